@@ -16,3 +16,10 @@ function(quorum_add_plugin target)
     set_target_properties(${target} PROPERTIES OUTPUT_NAME ${ARG_OUTPUT_NAME})
   endif()
 endfunction()
+
+# quorum_install_plugin(<target>): install into <prefix>/lib/quorum/plugins
+# (component "plugins"), where quorumd looks for plugins by default.
+macro(quorum_install_plugin target)
+  include(GNUInstallDirs)
+  install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/quorum/plugins COMPONENT plugins)
+endmacro()
