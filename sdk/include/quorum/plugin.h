@@ -116,7 +116,10 @@ typedef int32_t (*quorum_migrate_fn)(uint32_t from_schema, quorum_bytes old_proj
 
 /* handle_batch (optional, QUORUM_CAP_HANDLE_BATCH): the same as calling
  * handle() once per message in order, where a rejected message leaves the
- * projection unchanged. messages is a msgpack array of message maps.
+ * projection unchanged. messages is a msgpack array of message maps. The
+ * history is the actor's log before the FIRST message of the batch (it does
+ * not grow within the batch), so the host uses handle_batch only for plugins
+ * without QUORUM_CAP_READS_HISTORY.
  * out: {"ok": true, "projection": bin, "results": [result...]} with
  * result = {"ok": true, "effects": [...]} | {"ok": false, "error": str}. */
 typedef int32_t (*quorum_handle_batch_fn)(quorum_bytes key, quorum_bytes projection, quorum_bytes messages,

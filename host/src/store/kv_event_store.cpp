@@ -1,0 +1,254 @@
+#include <quorum/store/kv_event_store.hpp>
+#include <quorum/store/layout.hpp>
+
+#include "canonical_msgpack.hpp"
+
+#include <algorithm>
+
+namespace quorum::store {
+
+namespace {
+
+Error corrupt(std::string what) { return make_error(ErrorCode::kIo, "corrupt store: " + std::move(what)); }
+
+Status check_limit(size_t limit) {
+  if (limit == 0) {
+    return make_error(ErrorCode::kInvalidArgument, "read limit is 0");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::vector<KvWrite>> KvEventStore::resolve(const WriteBatch& batch) const {
+  std::vector<KvWrite> writes;
+  writes.reserve(batch.size());
+  for (const BatchOp& op : batch.ops()) {
+    switch (op.kind) {
+      case BatchOp::Kind::kPut: writes.push_back(KvWrite{false, op.key, op.value}); break;
+      case BatchOp::Kind::kDelete: writes.push_back(KvWrite{true, op.key, {}}); break;
+      case BatchOp::Kind::kTruncateLogAfter: {
+        const std::string prefix = layout::log_prefix(op.actor);
+        const std::string first = layout::log_key(op.actor, op.seq + 1);
+        const std::string end = layout::prefix_end(prefix);
+        // Entries appended earlier in this batch.
+        const size_t resolved = writes.size();
+        for (size_t i = 0; i < resolved; ++i) {
+          const KvWrite& earlier = writes[i];
+          if (!earlier.is_delete && earlier.key >= first && earlier.key < end) {
+            writes.push_back(KvWrite{true, earlier.key, {}});
+          }
+        }
+        // Entries already stored.
+        std::vector<std::string> stored;
+        Status scanned = kv_scan(first, end, [&](std::string_view key, std::string_view) {
+          stored.emplace_back(key);
+          return stored.size() <= kMaxBatchOps;
+        });
+        if (!scanned.ok()) {
+          return scanned.error();
+        }
+        if (stored.size() > kMaxBatchOps) {
+          return make_error(ErrorCode::kResourceExhausted,
+                            "truncating actor '" + op.actor + "' would delete more than " +
+                                std::to_string(kMaxBatchOps) + " entries in one batch: truncate in steps");
+        }
+        for (std::string& key : stored) {
+          writes.push_back(KvWrite{true, std::move(key), {}});
+        }
+        break;
+      }
+    }
+  }
+  return writes;
+}
+
+Status KvEventStore::commit(const WriteBatch& batch) {
+  if (batch.empty()) {
+    return {};
+  }
+  Result<std::vector<KvWrite>> writes = resolve(batch);
+  if (!writes.ok()) {
+    return writes.error();
+  }
+  return kv_apply(std::move(writes).value());
+}
+
+Result<std::vector<RawEntry>> KvEventStore::read_log(std::string_view actor, uint64_t from_seq, size_t limit) const {
+  if (Status valid = validate_actor_key(actor); !valid.ok()) {
+    return valid.error();
+  }
+  if (Status valid = check_limit(limit); !valid.ok()) {
+    return valid.error();
+  }
+  limit = std::min(limit, kMaxReadEntries);
+  const std::string prefix = layout::log_prefix(actor);
+  std::vector<RawEntry> entries;
+  size_t bytes = 0;
+  std::optional<Error> failure;
+  Status scanned = kv_scan(layout::log_key(actor, from_seq), layout::prefix_end(prefix),
+                           [&](std::string_view key, std::string_view value) {
+                             if (key.size() != prefix.size() + 8) {
+                               failure = corrupt("log key of actor '" + std::string(actor) + "' has a bad length");
+                               return false;
+                             }
+                             entries.push_back(RawEntry{detail::get_be64(key.data() + prefix.size()),
+                                                        std::string(value)});
+                             bytes += value.size();
+                             return entries.size() < limit && bytes < kMaxReadBytes;
+                           });
+  if (!scanned.ok()) {
+    return scanned.error();
+  }
+  if (failure) {
+    return *failure;
+  }
+  return entries;
+}
+
+Result<std::optional<ReplicaMeta>> KvEventStore::read_meta(std::string_view actor) const {
+  if (Status valid = validate_actor_key(actor); !valid.ok()) {
+    return valid.error();
+  }
+  Result<std::optional<std::string>> bytes = kv_get(layout::meta_key(actor));
+  if (!bytes.ok()) {
+    return bytes.error();
+  }
+  if (!bytes->has_value()) {
+    return std::optional<ReplicaMeta>{};
+  }
+  Result<ReplicaMeta> meta = layout::decode_meta(**bytes);
+  if (!meta.ok()) {
+    return make_error(meta.error().code, "actor '" + std::string(actor) + "': " + meta.error().message);
+  }
+  return std::optional<ReplicaMeta>(*meta);
+}
+
+Result<std::optional<Snapshot>> KvEventStore::read_snapshot(std::string_view actor, std::string_view handler) const {
+  if (Status valid = validate_actor_key(actor); !valid.ok()) {
+    return valid.error();
+  }
+  if (Status valid = validate_handler_name(handler); !valid.ok()) {
+    return valid.error();
+  }
+  Result<std::optional<std::string>> bytes = kv_get(layout::snapshot_key(actor, handler));
+  if (!bytes.ok()) {
+    return bytes.error();
+  }
+  if (!bytes->has_value()) {
+    return std::optional<Snapshot>{};
+  }
+  Result<Snapshot> snapshot = layout::decode_snapshot(**bytes);
+  if (!snapshot.ok()) {
+    return make_error(snapshot.error().code, "actor '" + std::string(actor) + "' handler '" + std::string(handler) +
+                                                 "': " + snapshot.error().message);
+  }
+  return std::optional<Snapshot>(std::move(snapshot).value());
+}
+
+Result<std::vector<SnapshotRecord>> KvEventStore::read_snapshots(std::string_view actor) const {
+  if (Status valid = validate_actor_key(actor); !valid.ok()) {
+    return valid.error();
+  }
+  const std::string prefix = layout::snapshot_prefix(actor);
+  std::vector<SnapshotRecord> records;
+  std::optional<Error> failure;
+  Status scanned = kv_scan(prefix, layout::prefix_end(prefix), [&](std::string_view key, std::string_view value) {
+    if (records.size() == kMaxSnapshotsPerActor) {
+      failure = make_error(ErrorCode::kIo, "actor '" + std::string(actor) + "' has more than " +
+                                               std::to_string(kMaxSnapshotsPerActor) + " snapshots");
+      return false;
+    }
+    Result<Snapshot> snapshot = layout::decode_snapshot(value);
+    if (!snapshot.ok()) {
+      failure = make_error(snapshot.error().code, "actor '" + std::string(actor) + "': " + snapshot.error().message);
+      return false;
+    }
+    records.push_back(SnapshotRecord{std::string(key.substr(prefix.size())), std::move(snapshot).value()});
+    return true;
+  });
+  if (!scanned.ok()) {
+    return scanned.error();
+  }
+  if (failure) {
+    return *failure;
+  }
+  return records;
+}
+
+Result<std::optional<IdempotencyRecord>> KvEventStore::find_command(std::string_view actor,
+                                                                    std::string_view command_id) const {
+  if (Status valid = validate_actor_key(actor); !valid.ok()) {
+    return valid.error();
+  }
+  if (Status valid = validate_command_id(command_id); !valid.ok()) {
+    return valid.error();
+  }
+  Result<std::optional<std::string>> bytes = kv_get(layout::idempotency_key(actor, command_id));
+  if (!bytes.ok()) {
+    return bytes.error();
+  }
+  if (!bytes->has_value()) {
+    return std::optional<IdempotencyRecord>{};
+  }
+  Result<IdempotencyRecord> record = layout::decode_idempotency(**bytes);
+  if (!record.ok()) {
+    return make_error(record.error().code, "actor '" + std::string(actor) + "': " + record.error().message);
+  }
+  return std::optional<IdempotencyRecord>(*record);
+}
+
+Result<std::vector<OutboxRecord>> KvEventStore::read_outbox(std::string_view actor, uint64_t from_seq,
+                                                            uint32_t from_index, size_t limit) const {
+  if (Status valid = validate_actor_key(actor); !valid.ok()) {
+    return valid.error();
+  }
+  if (Status valid = check_limit(limit); !valid.ok()) {
+    return valid.error();
+  }
+  limit = std::min(limit, kMaxReadOutbox);
+  const std::string prefix = layout::outbox_prefix(actor);
+  std::vector<OutboxRecord> records;
+  std::optional<Error> failure;
+  Status scanned = kv_scan(layout::outbox_key(actor, from_seq, from_index), layout::prefix_end(prefix),
+                           [&](std::string_view key, std::string_view value) {
+                             if (key.size() != prefix.size() + 13) {
+                               failure = corrupt("outbox key of actor '" + std::string(actor) + "' has a bad length");
+                               return false;
+                             }
+                             const char* suffix = key.data() + prefix.size();
+                             records.push_back(
+                                 OutboxRecord{detail::get_be64(suffix), detail::get_be32(suffix + 9), std::string(value)});
+                             return records.size() < limit;
+                           });
+  if (!scanned.ok()) {
+    return scanned.error();
+  }
+  if (failure) {
+    return *failure;
+  }
+  return records;
+}
+
+Result<std::vector<std::string>> KvEventStore::list_actors(std::string_view after_actor, size_t limit) const {
+  if (Status valid = check_limit(limit); !valid.ok()) {
+    return valid.error();
+  }
+  limit = std::min(limit, kMaxListActors);
+  std::string start(layout::kMetaPrefix);
+  if (!after_actor.empty()) {
+    start.append(after_actor);
+    start.push_back('\0');  // the smallest key after m/<after_actor>
+  }
+  std::vector<std::string> actors;
+  Status scanned = kv_scan(start, layout::prefix_end(layout::kMetaPrefix), [&](std::string_view key, std::string_view) {
+    actors.emplace_back(key.substr(layout::kMetaPrefix.size()));
+    return actors.size() < limit;
+  });
+  if (!scanned.ok()) {
+    return scanned.error();
+  }
+  return actors;
+}
+
+}  // namespace quorum::store

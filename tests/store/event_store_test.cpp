@@ -1,0 +1,447 @@
+// One suite over both EventStore implementations (typed tests): batches,
+// atomicity, reopen, truncation, bounded reads, idempotency, outbox, actor
+// listing and recovery.
+#include <quorum/store/event_store.hpp>
+#include <quorum/store/recovery.hpp>
+
+#include "store_test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+
+namespace {
+
+using namespace quorum::store;
+using quorum::Result;
+using quorum::Status;
+using namespace quorum::store::testing;
+using quorum::ErrorCode;
+
+template <class Harness>
+class EventStoreTest : public ::testing::Test {
+ protected:
+  Harness harness_;
+  EventStore& store() { return harness_.get(); }
+
+  // Commits a chain of `count` entries for `actor` (after what it has).
+  std::vector<EncodedEntry> commit_log(const std::string& actor, size_t count, const std::string& tag = "v") {
+    std::vector<EncodedEntry> log = make_chain(kGenesisHash, 1, count, 1, tag);
+    WriteBatch batch;
+    add_log(batch, actor, log);
+    EXPECT_TRUE(store().commit(batch).ok());
+    return log;
+  }
+};
+
+struct HarnessNames {
+  template <class T>
+  static std::string GetName(int) {
+    return T::name;
+  }
+};
+
+using Harnesses = ::testing::Types<MemoryHarness, LevelDbHarness>;
+TYPED_TEST_SUITE(EventStoreTest, Harnesses, HarnessNames);
+
+TYPED_TEST(EventStoreTest, EmptyStoreAnswersNothing) {
+  EventStore& store = this->store();
+  Result<std::vector<RawEntry>> log = store.read_log("a", 1, 10);
+  ASSERT_TRUE(log.ok());
+  EXPECT_TRUE(log->empty());
+  EXPECT_FALSE(store.read_meta("a")->has_value());
+  EXPECT_FALSE(store.read_snapshot("a", "tally")->has_value());
+  EXPECT_TRUE(store.read_snapshots("a")->empty());
+  EXPECT_FALSE(store.find_command("a", "b-1")->has_value());
+  EXPECT_TRUE(store.read_outbox("a", 0, 0, 10)->empty());
+  EXPECT_TRUE(store.list_actors("", 10)->empty());
+  EXPECT_TRUE(store.commit(WriteBatch{}).ok());
+  Result<RecoveredActor> fresh = recover_actor(store, "a");
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_FALSE(fresh->exists);
+  EXPECT_TRUE(fresh->tail.empty());
+}
+
+TYPED_TEST(EventStoreTest, CommitsLogsOfManyActorsInOneBatch) {
+  WriteBatch batch;
+  std::map<std::string, std::vector<EncodedEntry>> logs;
+  for (int actor = 0; actor < 20; ++actor) {
+    const std::string key = "e/precinct/" + std::to_string(actor);
+    logs[key] = make_chain(kGenesisHash, 1, static_cast<size_t>(actor % 5 + 1), 1, key);
+    add_log(batch, key, logs[key]);
+  }
+  ASSERT_TRUE(this->store().commit(batch).ok());
+  for (const auto& [key, log] : logs) {
+    Result<std::vector<RawEntry>> read = this->store().read_log(key, 1, 100);
+    ASSERT_TRUE(read.ok());
+    ASSERT_EQ(read->size(), log.size());
+    for (size_t i = 0; i < log.size(); ++i) {
+      EXPECT_EQ((*read)[i].seq, i + 1);
+      EXPECT_EQ((*read)[i].bytes, log[i].bytes());
+    }
+    EXPECT_EQ(**this->store().read_meta(key), meta_for(log));
+    Result<RecoveredActor> recovered = recover_actor(this->store(), key);
+    ASSERT_TRUE(recovered.ok()) << recovered.error().message;
+    EXPECT_TRUE(recovered->exists);
+    EXPECT_EQ(recovered->tail, log);
+  }
+  Result<std::vector<std::string>> actors = this->store().list_actors("", 100);
+  ASSERT_TRUE(actors.ok());
+  EXPECT_EQ(actors->size(), 20u);
+  EXPECT_TRUE(std::is_sorted(actors->begin(), actors->end()));
+}
+
+TYPED_TEST(EventStoreTest, ReopenKeepsEverythingCommitted) {
+  std::vector<EncodedEntry> log = this->commit_log("county/davidson", 10);
+  WriteBatch extra;
+  ASSERT_TRUE(extra.put_snapshot("county/davidson", "tally", Snapshot{5, log[4].hash(), "1.0.0", 2, "\x90"}).ok());
+  ASSERT_TRUE(extra.put_idempotency("county/davidson", "ballot-3", IdempotencyRecord{3, log[2].hash()}).ok());
+  ASSERT_TRUE(extra.put_outbox("county/davidson", 7, 0, "effect").ok());
+  ASSERT_TRUE(this->store().commit(extra).ok());
+  this->harness_.reopen();
+  Result<RecoveredActor> recovered = recover_actor(this->store(), "county/davidson");
+  ASSERT_TRUE(recovered.ok()) << recovered.error().message;
+  EXPECT_EQ(recovered->meta, meta_for(log));
+  ASSERT_EQ(recovered->snapshots.size(), 1u);
+  EXPECT_EQ(recovered->snapshots[0].handler, "tally");
+  EXPECT_EQ(recovered->tail_after_seq, 5u);
+  ASSERT_EQ(recovered->tail.size(), 5u);
+  EXPECT_EQ(recovered->tail.front(), log[5]);
+  EXPECT_EQ(**this->store().find_command("county/davidson", "ballot-3"), (IdempotencyRecord{3, log[2].hash()}));
+  ASSERT_EQ(this->store().read_outbox("county/davidson", 0, 0, 10)->size(), 1u);
+}
+
+TYPED_TEST(EventStoreTest, InvalidKeysAreRefusedAndChangeNothing) {
+  WriteBatch batch;
+  std::vector<EncodedEntry> log = make_chain(kGenesisHash, 1, 1);
+  EXPECT_EQ(batch.append("", log[0]).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(batch.append(std::string("a\0b", 3), log[0]).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(batch.append(std::string(kMaxActorKeyBytes + 1, 'k'), log[0]).error().code,
+            ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(batch.put_snapshot("a", "", Snapshot{}).ok());
+  EXPECT_FALSE(batch.put_idempotency("a", "", IdempotencyRecord{}).ok());
+  EXPECT_FALSE(batch.put_outbox("a", 1, 0, std::string(kMaxEffectBytes + 1, 'x')).ok());
+  EXPECT_TRUE(batch.empty());
+  EXPECT_FALSE(this->store().read_log("", 1, 1).ok());
+  EXPECT_FALSE(this->store().read_meta(std::string("a\0", 2)).ok());
+  EXPECT_FALSE(this->store().read_log("a", 1, 0).ok());  // limit 0
+}
+
+TYPED_TEST(EventStoreTest, ReadsAreBounded) {
+  std::vector<EncodedEntry> log = make_chain(kGenesisHash, 1, kMaxReadEntries + 10);
+  WriteBatch batch;
+  add_log(batch, "big", log);
+  ASSERT_TRUE(this->store().commit(batch).ok());
+  Result<std::vector<RawEntry>> page = this->store().read_log("big", 1, kMaxReadEntries * 4);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->size(), kMaxReadEntries);  // clamped
+  Result<std::vector<RawEntry>> window = this->store().read_log("big", 100, 7);
+  ASSERT_TRUE(window.ok());
+  ASSERT_EQ(window->size(), 7u);
+  EXPECT_EQ(window->front().seq, 100u);
+  EXPECT_EQ(window->back().seq, 106u);
+  Result<std::vector<RawEntry>> tail = this->store().read_log("big", kMaxReadEntries + 5, 100);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(tail->size(), 6u);
+  // Paging through list_actors.
+  WriteBatch metas;
+  for (int i = 0; i < 25; ++i) {
+    ASSERT_TRUE(metas.put_meta("actor/" + std::to_string(100 + i), ReplicaMeta{}).ok());
+  }
+  ASSERT_TRUE(this->store().commit(metas).ok());
+  std::vector<std::string> seen;
+  std::string after;
+  for (;;) {
+    Result<std::vector<std::string>> next = this->store().list_actors(after, 10);
+    ASSERT_TRUE(next.ok());
+    if (next->empty()) {
+      break;
+    }
+    EXPECT_LE(next->size(), 10u);
+    seen.insert(seen.end(), next->begin(), next->end());
+    after = next->back();
+  }
+  EXPECT_EQ(seen.size(), 26u);  // 25 + "big"
+}
+
+TYPED_TEST(EventStoreTest, TruncationDropsTheTailAndAllowsANewOne) {
+  std::vector<EncodedEntry> log = this->commit_log("k", 10);
+  std::vector<EncodedEntry> other = this->commit_log("k2", 3);  // a neighbour key must not be touched
+  WriteBatch batch;
+  ASSERT_TRUE(batch.truncate_log_after("k", 6).ok());
+  std::vector<EncodedEntry> rewritten = make_chain(log[5].hash(), 7, 2, 2, "new");
+  for (const EncodedEntry& entry : rewritten) {
+    ASSERT_TRUE(batch.append("k", entry).ok());
+  }
+  ReplicaMeta meta{2, 8, 6, rewritten.back().hash(), 2};
+  ASSERT_TRUE(batch.put_meta("k", meta).ok());
+  ASSERT_TRUE(this->store().commit(batch).ok());
+  Result<std::vector<RawEntry>> read = this->store().read_log("k", 1, 100);
+  ASSERT_TRUE(read.ok());
+  ASSERT_EQ(read->size(), 8u);
+  EXPECT_EQ((*read)[6].bytes, rewritten[0].bytes());
+  Result<RecoveredActor> recovered = recover_actor(this->store(), "k");
+  ASSERT_TRUE(recovered.ok()) << recovered.error().message;
+  EXPECT_EQ(recovered->meta, meta);
+  EXPECT_EQ(this->store().read_log("k2", 1, 10)->size(), 3u);
+  EXPECT_TRUE(recover_actor(this->store(), "k2").ok());
+
+  // Truncating within one batch also drops entries appended earlier in it.
+  WriteBatch same;
+  std::vector<EncodedEntry> more = make_chain(rewritten.back().hash(), 9, 3);
+  for (const EncodedEntry& entry : more) {
+    ASSERT_TRUE(same.append("k", entry).ok());
+  }
+  ASSERT_TRUE(same.truncate_log_after("k", 9).ok());
+  ASSERT_TRUE(same.put_meta("k", ReplicaMeta{2, 9, 6, more[0].hash(), 2}).ok());
+  ASSERT_TRUE(this->store().commit(same).ok());
+  EXPECT_EQ(this->store().read_log("k", 1, 100)->size(), 9u);
+  EXPECT_TRUE(recover_actor(this->store(), "k").ok());
+
+  WriteBatch all;
+  ASSERT_TRUE(all.truncate_log_after("k", 0).ok());
+  ASSERT_TRUE(all.put_meta("k", ReplicaMeta{3, 0, 0, kGenesisHash, 0}).ok());
+  ASSERT_TRUE(this->store().commit(all).ok());
+  EXPECT_TRUE(this->store().read_log("k", 0, 100)->empty());
+  EXPECT_TRUE(recover_actor(this->store(), "k").ok());
+}
+
+TYPED_TEST(EventStoreTest, IdempotencyRecordsRoundTrip) {
+  WriteBatch batch;
+  const Hash hash = make_chain(kGenesisHash, 1, 1)[0].hash();
+  ASSERT_TRUE(batch.put_idempotency("p/1", "ballot-1", IdempotencyRecord{1, hash}).ok());
+  ASSERT_TRUE(batch.put_idempotency("p/1", std::string("bin\0id", 6), IdempotencyRecord{2, hash}).ok());
+  ASSERT_TRUE(batch.put_idempotency("p/2", "ballot-1", IdempotencyRecord{9, kGenesisHash}).ok());
+  ASSERT_TRUE(this->store().commit(batch).ok());
+  EXPECT_EQ(**this->store().find_command("p/1", "ballot-1"), (IdempotencyRecord{1, hash}));
+  EXPECT_EQ(**this->store().find_command("p/1", std::string("bin\0id", 6)), (IdempotencyRecord{2, hash}));
+  EXPECT_EQ(**this->store().find_command("p/2", "ballot-1"), (IdempotencyRecord{9, kGenesisHash}));
+  EXPECT_FALSE(this->store().find_command("p/1", "ballot-2")->has_value());
+  EXPECT_FALSE(this->store().find_command("p/3", "ballot-1")->has_value());
+}
+
+TYPED_TEST(EventStoreTest, OutboxRecordsRoundTripScanAndDelete) {
+  WriteBatch batch;
+  for (uint64_t seq = 1; seq <= 5; ++seq) {
+    for (uint32_t index = 0; index < 3; ++index) {
+      ASSERT_TRUE(batch.put_outbox("src", seq, index, "e" + std::to_string(seq) + "." + std::to_string(index)).ok());
+    }
+  }
+  ASSERT_TRUE(batch.put_outbox("src2", 1, 0, "other").ok());
+  ASSERT_TRUE(this->store().commit(batch).ok());
+  Result<std::vector<OutboxRecord>> all = this->store().read_outbox("src", 0, 0, 100);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 15u);
+  EXPECT_EQ(all->front(), (OutboxRecord{1, 0, "e1.0"}));
+  EXPECT_EQ(all->back(), (OutboxRecord{5, 2, "e5.2"}));
+  Result<std::vector<OutboxRecord>> from = this->store().read_outbox("src", 3, 1, 4);
+  ASSERT_TRUE(from.ok());
+  ASSERT_EQ(from->size(), 4u);
+  EXPECT_EQ(from->front(), (OutboxRecord{3, 1, "e3.1"}));
+  EXPECT_EQ(from->back(), (OutboxRecord{4, 1, "e4.1"}));
+  WriteBatch confirm;
+  for (uint64_t seq = 1; seq <= 4; ++seq) {
+    for (uint32_t index = 0; index < 3; ++index) {
+      ASSERT_TRUE(confirm.delete_outbox("src", seq, index).ok());
+    }
+  }
+  ASSERT_TRUE(this->store().commit(confirm).ok());
+  Result<std::vector<OutboxRecord>> left = this->store().read_outbox("src", 0, 0, 100);
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 3u);
+  EXPECT_EQ(left->front().source_seq, 5u);
+  EXPECT_EQ(this->store().read_outbox("src2", 0, 0, 100)->size(), 1u);
+}
+
+TYPED_TEST(EventStoreTest, SnapshotsArePerHandlerAndTheLatestWins) {
+  std::vector<EncodedEntry> log = this->commit_log("c", 20);
+  WriteBatch batch;
+  ASSERT_TRUE(batch.put_snapshot("c", "tally", Snapshot{5, log[4].hash(), "1.0.0", 1, "\x01"}).ok());
+  ASSERT_TRUE(batch.put_snapshot("c", "tally", Snapshot{15, log[14].hash(), "1.1.0", 2, "\x02"}).ok());
+  ASSERT_TRUE(batch.put_snapshot("c", "audit", Snapshot{10, log[9].hash(), "0.3.0", 1, "\x03"}).ok());
+  ASSERT_TRUE(this->store().commit(batch).ok());
+  Result<std::optional<Snapshot>> tally = this->store().read_snapshot("c", "tally");
+  ASSERT_TRUE(tally.ok());
+  EXPECT_EQ(**tally, (Snapshot{15, log[14].hash(), "1.1.0", 2, "\x02"}));
+  Result<std::vector<SnapshotRecord>> both = this->store().read_snapshots("c");
+  ASSERT_TRUE(both.ok());
+  ASSERT_EQ(both->size(), 2u);
+  EXPECT_EQ((*both)[0].handler, "audit");
+  // Recovery starts after the oldest snapshot (audit, seq 10).
+  Result<RecoveredActor> recovered = recover_actor(this->store(), "c");
+  ASSERT_TRUE(recovered.ok()) << recovered.error().message;
+  EXPECT_EQ(recovered->tail_after_seq, 10u);
+  EXPECT_EQ(recovered->tail.size(), 10u);
+  EXPECT_TRUE(verify_actor_log(this->store(), "c").ok());
+}
+
+TYPED_TEST(EventStoreTest, RecoveryNamesTheActorSeqAndReason) {
+  std::vector<EncodedEntry> log = this->commit_log("bad/head", 4);
+  WriteBatch wrong_meta;
+  ReplicaMeta meta = meta_for(log);
+  meta.head = log[1].hash();
+  ASSERT_TRUE(wrong_meta.put_meta("bad/head", meta).ok());
+  ASSERT_TRUE(this->store().commit(wrong_meta).ok());
+  RecoveryOutcome outcome = recover_actor_checked(this->store(), "bad/head");
+  ASSERT_TRUE(outcome.fault.has_value());
+  EXPECT_EQ(outcome.fault->actor, "bad/head");
+  EXPECT_EQ(outcome.fault->seq, 4u);
+  EXPECT_EQ(outcome.fault->kind, FaultKind::kMetaHeadMismatch);
+  Result<RecoveredActor> refused = recover_actor(this->store(), "bad/head");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("actor 'bad/head' seq 4: meta head mismatch"), std::string::npos)
+      << refused.error().message;
+
+  // A gap: meta says 6 entries, the log holds 4.
+  WriteBatch longer;
+  ReplicaMeta ahead = meta_for(log);
+  ahead.last_seq = 6;
+  ASSERT_TRUE(longer.put_meta("bad/head", ahead).ok());
+  ASSERT_TRUE(this->store().commit(longer).ok());
+  outcome = recover_actor_checked(this->store(), "bad/head");
+  ASSERT_TRUE(outcome.fault.has_value());
+  EXPECT_EQ(outcome.fault->kind, FaultKind::kSeqGap);
+  EXPECT_EQ(outcome.fault->seq, 5u);
+
+  // Entries without meta.
+  WriteBatch orphan;
+  ASSERT_TRUE(orphan.append("orphan", log[0]).ok());
+  ASSERT_TRUE(this->store().commit(orphan).ok());
+  outcome = recover_actor_checked(this->store(), "orphan");
+  ASSERT_TRUE(outcome.fault.has_value());
+  EXPECT_EQ(outcome.fault->kind, FaultKind::kMetaMissing);
+
+  // A snapshot whose chain hash disagrees with the log.
+  std::vector<EncodedEntry> good = this->commit_log("snap", 6);
+  WriteBatch snapshot;
+  ASSERT_TRUE(snapshot.put_snapshot("snap", "tally", Snapshot{3, good[1].hash(), "1", 1, "\x90"}).ok());
+  ASSERT_TRUE(this->store().commit(snapshot).ok());
+  outcome = recover_actor_checked(this->store(), "snap");
+  ASSERT_TRUE(outcome.fault.has_value());
+  EXPECT_EQ(outcome.fault->kind, FaultKind::kSnapshotMismatch);
+  EXPECT_EQ(outcome.fault->seq, 3u);
+  EXPECT_FALSE(verify_actor_log(this->store(), "snap").ok());
+}
+
+TYPED_TEST(EventStoreTest, RecoveryRefusesAGapInsideTheLog) {
+  std::vector<EncodedEntry> log = make_chain(kGenesisHash, 1, 6);
+  WriteBatch batch;
+  for (const EncodedEntry& entry : log) {
+    if (entry.seq() != 4) {
+      ASSERT_TRUE(batch.append("holey", entry).ok());
+    }
+  }
+  ASSERT_TRUE(batch.put_meta("holey", meta_for(log)).ok());
+  ASSERT_TRUE(this->store().commit(batch).ok());
+  RecoveryOutcome outcome = recover_actor_checked(this->store(), "holey");
+  ASSERT_TRUE(outcome.fault.has_value());
+  EXPECT_EQ(outcome.fault->kind, FaultKind::kSeqGap);
+  EXPECT_EQ(outcome.fault->seq, 4u);
+  LogVerification verification = verify_actor_log(this->store(), "holey");
+  ASSERT_FALSE(verification.ok());
+  EXPECT_EQ(verification.fault->seq, 4u);
+  EXPECT_EQ(verification.entries_verified, 3u);
+}
+
+TYPED_TEST(EventStoreTest, RecoveryTailIsBounded) {
+  this->commit_log("long", 50);
+  RecoveryOptions options;
+  options.max_tail_entries = 10;
+  Result<RecoveredActor> refused = recover_actor(this->store(), "long", options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kResourceExhausted);
+  options.max_tail_entries = 50;
+  options.read_page_entries = 7;  // many pages
+  Result<RecoveredActor> recovered = recover_actor(this->store(), "long", options);
+  ASSERT_TRUE(recovered.ok()) << recovered.error().message;
+  EXPECT_EQ(recovered->tail.size(), 50u);
+}
+
+// A batch that cannot be applied changes nothing, for any of its actors.
+TYPED_TEST(EventStoreTest, AFailedCommitAppliesNothing) {
+  // More stored entries than one truncation may delete (kMaxBatchOps).
+  std::vector<EncodedEntry> log = make_chain(kGenesisHash, 1, kMaxBatchOps + 1);
+  for (size_t first = 0; first < log.size(); first += kMaxBatchOps / 2) {
+    WriteBatch part;
+    for (size_t i = first; i < std::min(log.size(), first + kMaxBatchOps / 2); ++i) {
+      ASSERT_TRUE(part.append("huge", log[i]).ok());
+    }
+    ASSERT_TRUE(this->store().commit(part).ok());
+  }
+  WriteBatch batch;
+  for (int i = 0; i < 10; ++i) {
+    add_log(batch, "n/" + std::to_string(i), make_chain(kGenesisHash, 1, 2, 1, std::to_string(i)));
+  }
+  ASSERT_TRUE(batch.truncate_log_after("huge", 0).ok());
+  Status refused = this->store().commit(batch);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_TRUE(this->store().list_actors("", 100)->empty());
+  EXPECT_EQ(this->store().read_log("huge", kMaxBatchOps + 1, 10)->size(), 1u);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(this->store().read_log("n/" + std::to_string(i), 1, 10)->empty());
+  }
+}
+
+TEST(WriteBatch, IsBounded) {
+  WriteBatch batch;
+  for (size_t i = 0; i < kMaxBatchOps; ++i) {
+    ASSERT_TRUE(batch.delete_outbox("a", i, 0).ok());
+  }
+  Status full = batch.delete_outbox("a", 0, 1);
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_EQ(batch.size(), kMaxBatchOps);
+  batch.clear();
+  EXPECT_TRUE(batch.empty());
+  EXPECT_EQ(batch.byte_size(), 0u);
+}
+
+// MemoryStore: the sans-IO split of commit into write and sync completion.
+TEST(MemoryStore, WrittenButUnsyncedBatchesVanishOnCrash) {
+  MemoryStore store;
+  std::vector<EncodedEntry> first = make_chain(kGenesisHash, 1, 3, 1, "a");
+  WriteBatch durable;
+  add_log(durable, "a", first);
+  ASSERT_TRUE(store.commit(durable).ok());
+
+  WriteBatch many;  // a batch over many actors: all or nothing
+  for (int i = 0; i < 10; ++i) {
+    add_log(many, "m/" + std::to_string(i), make_chain(kGenesisHash, 1, 2, 1, std::to_string(i)));
+  }
+  Result<uint64_t> written = store.write(many);
+  ASSERT_TRUE(written.ok());
+  EXPECT_EQ(store.unsynced_writes(), 1u);
+  EXPECT_EQ(store.list_actors("", 100)->size(), 11u);  // reads see the write
+  store.crash();
+  EXPECT_EQ(store.list_actors("", 100)->size(), 1u);
+  EXPECT_TRUE(store.read_log("m/3", 1, 10)->empty());
+  EXPECT_TRUE(recover_actor(store, "a").ok());
+
+  Result<uint64_t> again = store.write(many);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(store.sync(), *again);
+  EXPECT_EQ(store.unsynced_writes(), 0u);
+  store.crash();
+  EXPECT_EQ(store.list_actors("", 100)->size(), 11u);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(recover_actor(store, "m/" + std::to_string(i)).ok());
+  }
+}
+
+TEST(MemoryStore, UnsyncedWritesAreBounded) {
+  MemoryStore store;
+  WriteBatch batch;
+  ASSERT_TRUE(batch.put_outbox("a", 1, 0, "x").ok());
+  for (size_t i = 0; i < kMaxUnsyncedWrites; ++i) {
+    ASSERT_TRUE(store.write(batch).ok());
+  }
+  Result<uint64_t> refused = store.write(batch);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kResourceExhausted);
+  store.sync();
+  EXPECT_TRUE(store.write(batch).ok());
+}
+
+}  // namespace
