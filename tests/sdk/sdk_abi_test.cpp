@@ -139,3 +139,47 @@ TEST(SdkBoundary, BatchEqualsSequentialHandles) {
 }
 
 }  // namespace
+
+namespace {
+
+struct Configured {
+  static constexpr const char* name = "configured";
+  static constexpr const char* version = "1.0.0";
+  static constexpr uint32_t projection_schema = 1;
+  struct Projection {
+    int64_t start = 0;
+    int64_t seen = 0;
+    MSGPACK_DEFINE_MAP(start, seen)
+  };
+  static Projection initial(const msgpack::object* config) {
+    Projection projection;
+    if (config != nullptr) {
+      projection.start = quorum::sdk::as_int(quorum::sdk::find(*config, "start")).value_or(0);
+    }
+    return projection;
+  }
+  Outcome handle(const Context&, const Message&, Projection& projection) const {
+    ++projection.seen;
+    return Outcome::accept();
+  }
+};
+
+TEST(SdkInit, InitialProjectionComesFromConfig) {
+  const quorum_plugin_descriptor* d = quorum::sdk::descriptor<Configured>();
+  EXPECT_TRUE(d->capabilities & QUORUM_CAP_INIT);
+  Driver driver(d);
+  driver.init("k", {{"start", 40}});
+  ASSERT_TRUE(driver.feed("k", "1", "x", 0, nullptr).ok());
+  EXPECT_EQ(driver.projection_json("k")["start"], 40);
+  EXPECT_EQ(driver.projection_json("k")["seen"], 1);
+  // Without init, an actor starts from initial(nullptr).
+  ASSERT_TRUE(driver.feed("other", "1", "x", 0, nullptr).ok());
+  EXPECT_EQ(driver.projection_json("other")["start"], 0);
+}
+
+TEST(SdkInit, DriverRefusesInitWithoutEntryPoint) {
+  Driver driver(quorum::sdk::descriptor<Echo>());
+  EXPECT_THROW(driver.init("k", nlohmann::json::object()), std::runtime_error);
+}
+
+}  // namespace

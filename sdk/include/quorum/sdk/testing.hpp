@@ -132,6 +132,30 @@ class Driver {
     return result;
   }
 
+  // Starts actor `key` from the plugin's init(config) (config as JSON, sent
+  // as msgpack), as the host does for a handler with configuration. Throws
+  // std::runtime_error if the plugin has no init or init fails.
+  void init(const std::string& key, const nlohmann::json& config) {
+    if (descriptor_->init == nullptr) {
+      throw std::runtime_error("plugin has no init entry point");
+    }
+    const std::vector<uint8_t> bytes = nlohmann::json::to_msgpack(config);
+    quorum_buffer out{nullptr, 0, nullptr};
+    const int32_t status = descriptor_->init(quorum_bytes{bytes.data(), bytes.size()}, &out);
+    FeedResult result;
+    try {
+      result = parse_result(status, out);
+    } catch (...) {
+      descriptor_->free(&out);
+      throw;
+    }
+    descriptor_->free(&out);
+    if (!result.ok()) {
+      throw std::runtime_error("init failed: " + result.error);
+    }
+    actors_[key].projection = result.projection;
+  }
+
   // Convenience: build the envelope and feed it.
   FeedResult feed(const std::string& key, std::string_view id, std::string_view type, int64_t time_ms,
                   const nlohmann::json& data) {
