@@ -1,0 +1,4 @@
+// The audit plugin's entry point (the handler is in audit.hpp).
+#include "audit.hpp"
+
+QUORUM_PLUGIN(quorum::plugins::Audit)

@@ -1,0 +1,275 @@
+// Reading one NIST SP 1500-103 cast vote record (CVR) out of a msgpack object,
+// shared by the tally and audit plugins. Allocation-light: every string is a
+// view into the message bytes, which live for the whole handle() call.
+//
+// What is read (the "current snapshot" rule both plugins use):
+//   CVR.CurrentSnapshotId names the CVRSnapshot (by "@id") to count; without
+//   it, the last CVRSnapshot is used (usually the only one).
+//   Per CVRContest: ContestId, Overvotes, Undervotes (optional, >= 0).
+//   Per CVRContestSelection: ContestSelectionId (missing: "(unidentified)").
+//   Per SelectionPosition: votes = NumberVotes if present, else 1 when
+//   HasIndication is "yes", else 0; allocable unless IsAllocable is "no";
+//   a position carrying CVRWriteIn marks its selection as a write-in.
+#pragma once
+
+#include <quorum/sdk/msgpack_view.hpp>
+
+#include <msgpack.hpp>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace quorum::plugins::cvr {
+
+inline constexpr std::string_view kUnidentifiedSelection = "(unidentified)";
+
+struct SelectionMarks {
+  std::string_view id;           // ContestSelectionId, or kUnidentifiedSelection
+  uint64_t allocable_votes = 0;  // votes of positions whose IsAllocable is not "no"
+  uint64_t votes = 0;            // votes of all positions (the marks the voter made)
+  bool write_in = false;         // some position carries a CVRWriteIn
+};
+
+struct ContestMarks {
+  std::string_view id;
+  bool has_overvotes = false;
+  bool has_undervotes = false;
+  uint64_t overvotes = 0;   // the CVRContest's Overvotes (when has_overvotes)
+  uint64_t undervotes = 0;  // the CVRContest's Undervotes (when has_undervotes)
+  uint64_t allocable_votes = 0;
+  uint64_t votes = 0;
+  uint32_t first = 0;  // selections [first, first + count) of Ballot::selections
+  uint32_t count = 0;
+};
+
+struct Ballot {
+  std::string_view ballot_preprinted_id;  // BallotPrePrintedId (may be empty)
+  std::string_view unique_id;             // UniqueId (may be empty)
+  std::string_view ballot_style_unit_id;  // BallotStyleUnitId (may be empty)
+  std::vector<ContestMarks> contests;     // in CVR order
+  std::vector<SelectionMarks> selections;
+
+  void clear() {
+    ballot_preprinted_id = unique_id = ballot_style_unit_id = {};
+    contests.clear();
+    selections.clear();
+  }
+};
+
+namespace detail {
+
+// The key/value pairs of a map object (the caller checked the type).
+inline std::span<const msgpack::object_kv> items(const msgpack::object& map) noexcept {
+  return {map.via.map.ptr, map.via.map.size};
+}
+
+inline std::string_view key_of(const msgpack::object_kv& kv) noexcept {
+  if (kv.key.type != msgpack::type::STR) {
+    return {};
+  }
+  return std::string_view(kv.key.via.str.ptr, kv.key.via.str.size);
+}
+
+inline std::string_view str_of(const msgpack::object& object) noexcept {
+  return object.type == msgpack::type::STR ? std::string_view(object.via.str.ptr, object.via.str.size)
+                                           : std::string_view{};
+}
+
+// A non-negative integer, or false.
+inline bool read_count(const msgpack::object& object, uint64_t& out) noexcept {
+  auto value = quorum::sdk::as_int(&object);
+  if (!value || *value < 0) {
+    return false;
+  }
+  out = static_cast<uint64_t>(*value);
+  return true;
+}
+
+inline std::string read_position(const msgpack::object& position, SelectionMarks& selection) {
+  if (position.type != msgpack::type::MAP) {
+    return "a SelectionPosition is not an object";
+  }
+  bool has_number = false;
+  uint64_t number = 0;
+  bool indicated = false;
+  bool allocable = true;
+  for (const msgpack::object_kv& kv : items(position)) {
+    const std::string_view key = key_of(kv);
+    if (key == "NumberVotes") {
+      if (kv.val.type == msgpack::type::NIL) {
+        continue;
+      }
+      if (!read_count(kv.val, number)) {
+        return "NumberVotes is not a non-negative integer";
+      }
+      has_number = true;
+    } else if (key == "HasIndication") {
+      indicated = str_of(kv.val) == "yes";
+    } else if (key == "IsAllocable") {
+      allocable = str_of(kv.val) != "no";
+    } else if (key == "CVRWriteIn") {
+      if (kv.val.type != msgpack::type::NIL) {
+        selection.write_in = true;
+      }
+    }
+  }
+  const uint64_t votes = has_number ? number : (indicated ? 1 : 0);
+  selection.votes += votes;
+  if (allocable) {
+    selection.allocable_votes += votes;
+  }
+  return {};
+}
+
+inline std::string read_contest(const msgpack::object& contest, Ballot& ballot) {
+  if (contest.type != msgpack::type::MAP) {
+    return "a CVRContest is not an object";
+  }
+  ContestMarks marks;
+  marks.first = static_cast<uint32_t>(ballot.selections.size());
+  bool has_id = false;
+  const msgpack::object* selections = nullptr;
+  for (const msgpack::object_kv& kv : items(contest)) {
+    const std::string_view key = key_of(kv);
+    if (key == "ContestId") {
+      if (kv.val.type != msgpack::type::STR) {
+        return "a CVRContest has a non-string ContestId";
+      }
+      marks.id = str_of(kv.val);
+      has_id = true;
+    } else if (key == "CVRContestSelection") {
+      selections = &kv.val;
+    } else if (key == "Overvotes") {
+      if (kv.val.type == msgpack::type::NIL) {
+        continue;
+      }
+      if (!read_count(kv.val, marks.overvotes)) {
+        return "Overvotes is not a non-negative integer";
+      }
+      marks.has_overvotes = true;
+    } else if (key == "Undervotes") {
+      if (kv.val.type == msgpack::type::NIL) {
+        continue;
+      }
+      if (!read_count(kv.val, marks.undervotes)) {
+        return "Undervotes is not a non-negative integer";
+      }
+      marks.has_undervotes = true;
+    }
+  }
+  if (!has_id) {
+    return "a CVRContest has no ContestId";
+  }
+  if (selections != nullptr && selections->type != msgpack::type::NIL) {
+    if (selections->type != msgpack::type::ARRAY) {
+      return "CVRContestSelection of contest '" + std::string(marks.id) + "' is not an array";
+    }
+    for (const msgpack::object& selection : quorum::sdk::as_array(selections)) {
+      if (selection.type != msgpack::type::MAP) {
+        return "a CVRContestSelection of contest '" + std::string(marks.id) + "' is not an object";
+      }
+      SelectionMarks entry;
+      entry.id = kUnidentifiedSelection;
+      for (const msgpack::object_kv& kv : items(selection)) {
+        const std::string_view key = key_of(kv);
+        if (key == "ContestSelectionId") {
+          if (kv.val.type == msgpack::type::STR) {
+            entry.id = str_of(kv.val);
+          } else if (kv.val.type != msgpack::type::NIL) {
+            return "a ContestSelectionId of contest '" + std::string(marks.id) + "' is not a string";
+          }
+        } else if (key == "SelectionPosition") {
+          if (kv.val.type == msgpack::type::NIL) {
+            continue;
+          }
+          if (kv.val.type != msgpack::type::ARRAY) {
+            return "SelectionPosition of contest '" + std::string(marks.id) + "' is not an array";
+          }
+          for (const msgpack::object& position : quorum::sdk::as_array(&kv.val)) {
+            std::string error = read_position(position, entry);
+            if (!error.empty()) {
+              return error + " (contest '" + std::string(marks.id) + "')";
+            }
+          }
+        }
+      }
+      marks.allocable_votes += entry.allocable_votes;
+      marks.votes += entry.votes;
+      ballot.selections.push_back(entry);
+    }
+  }
+  marks.count = static_cast<uint32_t>(ballot.selections.size()) - marks.first;
+  ballot.contests.push_back(marks);
+  return {};
+}
+
+}  // namespace detail
+
+// Reads `data` (the "data" of a "cvr" message) into `ballot`. Returns an
+// empty string on success, else why the data is not a usable CVR.
+inline std::string read(const msgpack::object& data, Ballot& ballot) {
+  ballot.clear();
+  if (data.type != msgpack::type::MAP) {
+    return "cvr data is not a CVR object";
+  }
+  const msgpack::object* snapshots = nullptr;
+  const msgpack::object* current = nullptr;
+  for (const msgpack::object_kv& kv : detail::items(data)) {
+    const std::string_view key = detail::key_of(kv);
+    if (key == "CVRSnapshot") {
+      snapshots = &kv.val;
+    } else if (key == "CurrentSnapshotId") {
+      current = &kv.val;
+    } else if (key == "BallotPrePrintedId") {
+      ballot.ballot_preprinted_id = detail::str_of(kv.val);
+    } else if (key == "UniqueId") {
+      ballot.unique_id = detail::str_of(kv.val);
+    } else if (key == "BallotStyleUnitId") {
+      ballot.ballot_style_unit_id = detail::str_of(kv.val);
+    }
+  }
+  if (snapshots == nullptr || snapshots->type != msgpack::type::ARRAY || snapshots->via.array.size == 0) {
+    return "cvr data is not a CVR object (no CVRSnapshot)";
+  }
+  const msgpack::object* snapshot = nullptr;
+  if (current != nullptr && current->type != msgpack::type::NIL) {
+    if (current->type != msgpack::type::STR) {
+      return "CurrentSnapshotId is not a string";
+    }
+    const std::string_view wanted = detail::str_of(*current);
+    for (const msgpack::object& candidate : quorum::sdk::as_array(snapshots)) {
+      const msgpack::object* id = quorum::sdk::find(candidate, "@id");
+      if (id != nullptr && detail::str_of(*id) == wanted && id->type == msgpack::type::STR) {
+        snapshot = &candidate;
+        break;
+      }
+    }
+    if (snapshot == nullptr) {
+      return "CurrentSnapshotId '" + std::string(wanted) + "' names no CVRSnapshot";
+    }
+  } else {
+    snapshot = &snapshots->via.array.ptr[snapshots->via.array.size - 1];
+  }
+  if (snapshot->type != msgpack::type::MAP) {
+    return "the current CVRSnapshot is not an object";
+  }
+  const msgpack::object* contests = quorum::sdk::find(*snapshot, "CVRContest");
+  if (contests == nullptr || contests->type == msgpack::type::NIL) {
+    return {};
+  }
+  if (contests->type != msgpack::type::ARRAY) {
+    return "CVRContest is not an array";
+  }
+  for (const msgpack::object& contest : quorum::sdk::as_array(contests)) {
+    std::string error = detail::read_contest(contest, ballot);
+    if (!error.empty()) {
+      return error;
+    }
+  }
+  return {};
+}
+
+}  // namespace quorum::plugins::cvr
