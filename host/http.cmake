@@ -1,0 +1,33 @@
+# The node's front end.
+#
+# quorum_command_codec: request bodies (JSON, msgpack, NDJSON) -> validated
+#   node::Command values, and node answers -> JSON. Pure functions; the fuzz
+#   targets of tests/fuzz/ link it.
+# quorum_http (Quorum::Http): the HTTP/1.1 API of docs/api.md on Boost.Beast
+#   over a NodeService (headers: include/quorum/http/).
+# quorumd: one node (LocalNode + Server), built once the node library exists.
+find_package(Threads REQUIRED)
+
+add_library(quorum_command_codec STATIC src/node/command_codec.cpp)
+add_library(Quorum::CommandCodec ALIAS quorum_command_codec)
+target_include_directories(quorum_command_codec PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
+target_link_libraries(quorum_command_codec PUBLIC quorum_host msgpackc-cxx nlohmann_json::nlohmann_json)
+target_compile_features(quorum_command_codec PUBLIC cxx_std_20)
+
+add_library(quorum_http STATIC src/http/api.cpp src/http/server.cpp)
+add_library(Quorum::Http ALIAS quorum_http)
+target_include_directories(quorum_http PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
+target_link_libraries(quorum_http PUBLIC quorum_command_codec quorum_host Boost::headers Threads::Threads)
+target_compile_definitions(quorum_http PUBLIC BOOST_BEAST_USE_STD_STRING_VIEW BOOST_ASIO_NO_DEPRECATED)
+target_compile_features(quorum_http PUBLIC cxx_std_20)
+
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/include/quorum/node/local_node.hpp AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/src/node/local_node.cpp)
+  add_executable(quorumd quorumd/main.cpp)
+  target_link_libraries(quorumd PRIVATE quorum_http quorum_node CLI11::CLI11 spdlog::spdlog)
+  target_compile_definitions(quorumd PRIVATE
+    QUORUM_BUILD_PLUGIN_DIR="${CMAKE_BINARY_DIR}/plugins"
+    QUORUM_INSTALL_PLUGIN_DIR="${CMAKE_INSTALL_FULL_LIBDIR}/quorum/plugins")
+  # quorumd starts with the shipped plugins of this build active.
+  add_dependencies(quorumd quorum_plugins)
+  install(TARGETS quorumd RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT node)
+endif()

@@ -1,0 +1,134 @@
+// LocalNode: one quorumd node's core, the NodeService without replication.
+//
+// What: keyed actors (actor.hpp) spread over a fixed number of shards by a
+// stable hash of the key (FNV-1a 64). Each shard is one thread running a
+// boost::asio::io_context and owns its actors (registry.hpp), so actor state
+// needs no locks. Group commit: after the commands that are ready have run,
+// a shard gathers every actor's pending writes into one store WriteBatch and
+// commits it with sync = true (LevelDB also merges the shards' concurrent
+// writers); commands that arrive during the commit queue for the next one.
+// Side effects cross actors (and shards) as messages, through the durable
+// outbox; the receiver dedups by the derived command id.
+//
+// Limits: a node-wide bound on commands submitted and not yet answered
+// (max_in_flight: kResourceExhausted, which the HTTP layer turns into 503 +
+// Retry-After), per-actor queue bounds, per-subscriber stream queues (drops
+// counted), bounded log reads, max active actors with LRU and idle
+// passivation.
+//
+// Threads: every public member is safe from any thread (NodeService
+// contract). Callbacks run on shard threads (commands, reads) or on the
+// stream thread (subscriptions). After shutdown() returned, calls answer
+// inline with kUnavailable (the one case a callback runs on the caller's
+// stack) and subscribe() returns an inert subscription.
+//
+// Ownership: the node owns its store, plugin host and threads; destroying
+// it shuts it down.
+#pragma once
+
+#include <quorum/host/plugin_host.hpp>
+#include <quorum/host/projection_runner.hpp>
+#include <quorum/node/actor.hpp>
+#include <quorum/node/node_service.hpp>
+#include <quorum/node/registry.hpp>
+#include <quorum/store/event_store.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace quorum::node {
+
+// One handler to activate: <plugin_dir>/<name>-<semver>.so.
+struct PluginActivation {
+  std::string name;
+  std::string semver;
+  friend bool operator==(const PluginActivation&, const PluginActivation&) = default;
+};
+
+// The highest semver of each plugin name among the files <name>-<semver>.so
+// of `directory`, sorted by name (the default activation of quorumd).
+// Files that do not follow the pattern are ignored. Error: kIo if the
+// directory cannot be listed.
+Result<std::vector<PluginActivation>> highest_plugin_versions(const std::filesystem::path& directory);
+
+// Orders two semvers (major.minor.patch[-pre]); <0, 0, >0. Unparsable
+// strings sort before every valid version, then by bytes.
+int compare_semver(std::string_view a, std::string_view b);
+
+struct LocalNodeOptions {
+  std::filesystem::path data_dir;       // required: LevelDB in <data_dir>/store, plugin copies in <data_dir>/plugin-cache
+  std::string node_name = "local-1";
+  size_t shards = 2;                    // event-loop threads (about one per core)
+  size_t max_actors = 100'000;          // running actors on the node (split evenly over shards)
+  int64_t idle_passivation_ms = 60'000;
+  uint64_t snapshot_interval = 1000;    // entries between projection snapshots (0: never)
+  size_t actor_queue_bound = 4096;      // accepted-but-not-durable commands per actor
+  size_t max_in_flight = 100'000;       // commands submitted and not yet answered, node-wide
+  size_t max_read_log_entries = 1000;   // bound on read_log's limit
+  int64_t tick_ms = 100;                // passivation / delivery retry timer
+  bool sync = true;                     // LevelDB sync writes; false only for benchmarks (NOT durable)
+  // Plugins: each activation loads <plugin_dir>/<name>-<semver>.so and
+  // activates it, in this order (the handlers' activation order). See
+  // highest_plugin_versions() for the default.
+  std::filesystem::path plugin_dir;
+  std::vector<PluginActivation> activations;
+  const Clock* clock = nullptr;         // null: the system clock; must outlive the node
+};
+
+class LocalNode final : public NodeService {
+ public:
+  // Opens the store, loads and activates the plugins, starts the shards and
+  // re-sends undelivered outbox records. Errors: kInvalidArgument (options),
+  // kIo (the store), plugin load/activation errors (naming the file).
+  static Result<std::unique_ptr<LocalNode>> open(LocalNodeOptions options);
+
+  ~LocalNode() override;
+  LocalNode(const LocalNode&) = delete;
+  LocalNode& operator=(const LocalNode&) = delete;
+
+  void submit(Command command, Callback<CommandReceipt> done) override;
+  void read_actor(std::string key, Callback<ActorView> done) override;
+  void read_log(std::string key, uint64_t from, size_t limit, Callback<std::vector<LogEntryView>> done) override;
+  std::unique_ptr<Subscription> subscribe(std::string prefix, size_t queue_bound,
+                                          std::function<void(const StreamEvent&)> on_event) override;
+  host::PluginHost& plugins() override;
+  Health health() const override;
+  void write_metrics(std::string& out) const override;
+  void shutdown() override;
+
+  const LocalNodeOptions& options() const noexcept { return options_; }
+  // The shard a key lives on (stable: FNV-1a 64 of the key bytes mod shards).
+  size_t shard_of(std::string_view key) const noexcept;
+  // Total commands answered as durable (not duplicates) since start.
+  uint64_t commands_committed() const noexcept;
+
+  struct Shard;
+  struct Stream;
+  struct Metrics;
+
+ private:
+  explicit LocalNode(LocalNodeOptions options);
+  Status start();
+
+  LocalNodeOptions options_;
+  SystemClock system_clock_;
+  const Clock* clock_ = nullptr;
+  std::unique_ptr<store::EventStore> store_;
+  std::unique_ptr<host::PluginHost> plugins_;
+  std::unique_ptr<host::ProjectionRunner> runner_;
+  std::shared_ptr<Stream> stream_;
+  std::unique_ptr<Metrics> metrics_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::atomic<bool> serving_{false};
+  std::atomic<bool> stopped_{false};
+  std::atomic<size_t> in_flight_{0};
+  std::chrono::steady_clock::time_point started_at_;
+};
+
+}  // namespace quorum::node

@@ -1,0 +1,191 @@
+// Property: whatever the interleaving of submits (fresh, retried, rejected,
+// with side effects), write completions, failed writes, crashes before the
+// fsync, restarts, deliveries and passivation, after settling:
+//  - every acknowledged command is in its actor's log exactly once, at the
+//    seq and hash it was acknowledged with;
+//  - every hash chain verifies;
+//  - live projections equal a fresh replay of the log (a restart), and equal
+//    the sums the log implies;
+//  - every side effect of a durable entry was applied exactly once.
+// RC_PARAMS="seed=N" replays a failure.
+#include "node_test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <set>
+
+namespace quorum::node {
+namespace {
+
+using testing::Harness;
+
+const std::vector<std::string> kPrecincts = {"precinct/a", "precinct/b", "precinct/c"};
+const std::vector<std::string> kCounties = {"county/x", "county/y"};
+
+struct Acked {
+  std::string key;
+  uint64_t seq = 0;
+  std::string hash_hex;
+};
+
+RC_GTEST_PROP(NodeProperty, AcknowledgedCommandsSurviveEveryInterleaving, ()) {
+  ActorOptions actor_options;
+  actor_options.snapshot_interval = *rc::gen::inRange<uint64_t>(0, 6);
+  actor_options.queue_bound = 64;
+  actor_options.history_window = *rc::gen::inRange<size_t>(1, 8);
+  RegistryOptions registry_options;
+  registry_options.idle_passivation_ms = 10;
+  registry_options.max_active = *rc::gen::inRange<size_t>(2, 8);
+  Harness h(actor_options, registry_options);
+
+  std::map<std::string, Acked> acked;  // command id -> its answer
+  std::map<ReplyToken, std::string> submitted;  // token -> id
+  int next_id = 0;
+  const int steps = *rc::gen::inRange(10, 120);
+  for (int step = 0; step < steps; ++step) {
+    const int action = *rc::gen::inRange(0, 100);
+    if (action < 45) {
+      const std::string key = *rc::gen::elementOf(kPrecincts);
+      std::string id;
+      if (!submitted.empty() && *rc::gen::inRange(0, 4) == 0) {
+        // A retry of an earlier command (same key: ids are per actor).
+        auto it = submitted.begin();
+        std::advance(it, *rc::gen::inRange<size_t>(0, submitted.size()));
+        id = it->second;
+      } else {
+        id = "b-" + std::to_string(next_id++);
+      }
+      const std::string& target = id.back() % 2 == 0 ? kCounties[0] : kCounties[1];
+      // ids are unique per key in this model: key is a function of the id.
+      const std::string& owner = kPrecincts[std::stoul(id.substr(2)) % kPrecincts.size()];
+      (void)key;
+      const int64_t by = std::stoll(id.substr(2)) % 7 + 1;
+      const ReplyToken token = h.submit(testing::add(owner, id, by, *rc::gen::inRange(0, 2) == 0 ? target : ""));
+      submitted.emplace(token, id);
+    } else if (action < 50) {
+      h.submit(Command{*rc::gen::elementOf(kPrecincts), "r", "reject", testing::msgpack_of(nullptr)});
+    } else if (action < 65) {
+      if (h.write_in_flight()) {
+        h.complete_write(true);
+      } else {
+        h.begin_write();
+      }
+    } else if (action < 70) {
+      if (h.write_in_flight()) {
+        h.complete_write(false);
+      }
+    } else if (action < 75) {
+      h.write_then_crash();
+    } else if (action < 78) {
+      h.crash();
+    } else if (action < 90) {
+      if (!h.write_in_flight()) {
+        h.deliver_one();
+      }
+    } else {
+      if (!h.write_in_flight()) {
+        h.clock.now += *rc::gen::inRange(0, 20);
+        h.registry->tick(h.clock.now);
+        h.pump();
+      }
+    }
+    // Acknowledgements must never contradict each other.
+    for (const auto& [token, result] : h.replies) {
+      if (!result.ok() || submitted.count(token) == 0) {
+        continue;
+      }
+      const std::string& id = submitted.at(token);
+      Acked answer{result->key, result->seq, result->hash_hex};
+      auto [it, inserted] = acked.emplace(id, answer);
+      if (!inserted) {
+        RC_ASSERT(it->second.key == answer.key);
+        RC_ASSERT(it->second.seq == answer.seq);
+        RC_ASSERT(it->second.hash_hex == answer.hash_hex);
+      }
+    }
+  }
+
+  // Settle: finish the write in flight, restart actors with an outbox (as
+  // LocalNode does at start), deliver everything.
+  if (h.write_in_flight()) {
+    h.complete_write(true);
+  }
+  for (const std::string& key : kPrecincts) {
+    h.registry->get(key);
+  }
+  h.settle();
+  for (const auto& [token, result] : h.replies) {
+    if (result.ok() && submitted.count(token) != 0) {
+      acked.emplace(submitted.at(token), Acked{result->key, result->seq, result->hash_hex});
+    }
+  }
+
+  // Every acknowledged command is in the log exactly once, as acknowledged.
+  std::map<std::string, std::vector<store::Entry>> logs;
+  for (const auto& keys : {kPrecincts, kCounties}) {
+    for (const std::string& key : keys) {
+      logs[key] = h.log(key);
+      RC_ASSERT(store::verify_actor_log(h.store, key).ok());
+    }
+  }
+  for (const auto& [id, answer] : acked) {
+    const std::vector<store::Entry>& log = logs.at(answer.key);
+    size_t found = 0;
+    for (const store::Entry& entry : log) {
+      if (entry.id == id) {
+        ++found;
+        RC_ASSERT(entry.seq == answer.seq);
+        RC_ASSERT(store::to_hex(entry.hash) == answer.hash_hex);
+      }
+    }
+    RC_ASSERT(found == 1u);
+  }
+  // No id twice in any log.
+  for (const auto& [key, log] : logs) {
+    std::set<std::string> ids;
+    for (const store::Entry& entry : log) {
+      RC_ASSERT(ids.insert(entry.id).second);
+    }
+  }
+
+  // Projections: live == the sums of the log == after a fresh replay; every
+  // effect of a durable precinct entry applied exactly once at its county.
+  std::map<std::string, int64_t> expected_total;
+  for (const std::string& key : kPrecincts) {
+    for (const store::Entry& entry : logs.at(key)) {
+      const nlohmann::json data = testing::json_of(entry.payload);
+      expected_total[key] += data.at("by").get<int64_t>();
+      if (data.contains("to")) {
+        expected_total[data.at("to").get<std::string>()] += data.at("by").get<int64_t>();
+      }
+    }
+  }
+  std::map<std::string, nlohmann::json> live;
+  for (const auto& [key, log] : logs) {
+    const nlohmann::json projection = h.projection(key);
+    const int64_t total = projection.is_null() ? 0 : projection.at("total").get<int64_t>();
+    if (total != expected_total[key] && std::getenv("NODE_PROPERTY_DEBUG") != nullptr) {
+      std::cerr << "key " << key << " total " << total << " expected " << expected_total[key] << "\n";
+      for (const auto& [k, l] : logs) {
+        for (const store::Entry& e : l) {
+          std::cerr << "  " << k << " seq " << e.seq << " id " << e.id << " " << testing::json_of(e.payload) << "\n";
+        }
+      }
+    }
+    RC_ASSERT(total == expected_total[key]);
+    live[key] = projection;
+    RC_ASSERT(h.store.read_outbox(key, 0, 0, 10)->empty());
+  }
+  h.crash();
+  for (const auto& [key, projection] : live) {
+    RC_ASSERT(h.projection(key) == projection);
+  }
+}
+
+}  // namespace
+}  // namespace quorum::node
