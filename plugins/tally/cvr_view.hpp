@@ -1,5 +1,7 @@
-// Reading one NIST SP 1500-103 cast vote record (CVR) out of a msgpack object,
-// shared by the tally and audit plugins. Allocation-light: every string is a
+// Reading one NIST SP 1500-103 cast vote record (CVR) out of a msgpack object
+// (msgpack-c tree) or straight out of its bytes (quorum::sdk::MsgView, the
+// lazy reader: no tree at all), shared by the tally and audit plugins. Both
+// readers apply the same rules and give the same Ballot and the same errors. Allocation-light: every string is a
 // view into the message bytes, which live for the whole handle() call.
 //
 // What is read (the "current snapshot" rule both plugins use):
@@ -12,11 +14,13 @@
 //   a position carrying CVRWriteIn marks its selection as a write-in.
 #pragma once
 
+#include <quorum/sdk/msgpack_reader.hpp>
 #include <quorum/sdk/msgpack_view.hpp>
 
 #include <msgpack.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -265,6 +269,334 @@ inline std::string read(const msgpack::object& data, Ballot& ballot) {
   }
   for (const msgpack::object& contest : quorum::sdk::as_array(contests)) {
     std::string error = detail::read_contest(contest, ballot);
+    if (!error.empty()) {
+      return error;
+    }
+  }
+  return {};
+}
+
+namespace view_detail {
+
+using quorum::sdk::MsgEntry;
+using quorum::sdk::MsgView;
+
+inline std::string_view str_of(const MsgView& value) { return value.as_string().value_or(std::string_view{}); }
+
+// A non-negative integer, or false.
+inline bool read_count(const MsgView& value, uint64_t& out) {
+  auto number = value.as_int();
+  if (!number || *number < 0) {
+    return false;
+  }
+  out = static_cast<uint64_t>(*number);
+  return true;
+}
+
+inline std::string read_position(const MsgView& position, SelectionMarks& selection) {
+  if (!position.is_map()) {
+    return "a SelectionPosition is not an object";
+  }
+  bool has_number = false;
+  uint64_t number = 0;
+  bool indicated = false;
+  bool allocable = true;
+  for (const MsgEntry& kv : position.items()) {
+    const std::string_view key = kv.key_string();
+    if (key == "NumberVotes") {
+      if (kv.value.is_nil()) {
+        continue;
+      }
+      if (!read_count(kv.value, number)) {
+        return "NumberVotes is not a non-negative integer";
+      }
+      has_number = true;
+    } else if (key == "HasIndication") {
+      indicated = str_of(kv.value) == "yes";
+    } else if (key == "IsAllocable") {
+      allocable = str_of(kv.value) != "no";
+    } else if (key == "CVRWriteIn") {
+      if (!kv.value.is_nil()) {
+        selection.write_in = true;
+      }
+    }
+  }
+  const uint64_t votes = has_number ? number : (indicated ? 1 : 0);
+  selection.votes += votes;
+  if (allocable) {
+    selection.allocable_votes += votes;
+  }
+  return {};
+}
+
+// A selection error found while walking CVRContestSelection inline; it is
+// reported after the contest's other fields are checked, with the contest's
+// final ContestId, so the errors and their precedence are exactly those of
+// the msgpack-c reader above (which walks the selections after the loop).
+enum class SelectionError { kNone, kNotArray, kNotObject, kBadSelectionId, kPositionsNotArray, kPosition };
+
+// Walks one CVRContestSelection value into ballot.selections and marks.
+// Returns the first error (and its text, for kPosition); stops there.
+inline SelectionError read_selections(const MsgView& selections, ContestMarks& marks, Ballot& ballot,
+                                      std::string& position_error) {
+  if (selections.is_nil()) {
+    return SelectionError::kNone;
+  }
+  if (!selections.is_array()) {
+    return SelectionError::kNotArray;
+  }
+  for (const MsgView& selection : selections.elements()) {
+    if (!selection.is_map()) {
+      return SelectionError::kNotObject;
+    }
+    SelectionMarks entry;
+    entry.id = kUnidentifiedSelection;
+    for (const MsgEntry& kv : selection.items()) {
+      const std::string_view key = kv.key_string();
+      if (key == "ContestSelectionId") {
+        if (auto id = kv.value.as_string()) {
+          entry.id = *id;
+        } else if (!kv.value.is_nil()) {
+          return SelectionError::kBadSelectionId;
+        }
+      } else if (key == "SelectionPosition") {
+        if (kv.value.is_nil()) {
+          continue;
+        }
+        if (!kv.value.is_array()) {
+          return SelectionError::kPositionsNotArray;
+        }
+        for (const MsgView& position : kv.value.elements()) {
+          position_error = read_position(position, entry);
+          if (!position_error.empty()) {
+            return SelectionError::kPosition;
+          }
+        }
+      }
+    }
+    marks.allocable_votes += entry.allocable_votes;
+    marks.votes += entry.votes;
+    ballot.selections.push_back(entry);
+  }
+  return SelectionError::kNone;
+}
+
+inline std::string selection_error_text(SelectionError error, std::string_view contest_id,
+                                        const std::string& position_error);
+
+inline std::string read_contest(const MsgView& contest, Ballot& ballot) {
+  if (!contest.is_map()) {
+    return "a CVRContest is not an object";
+  }
+  ContestMarks marks;
+  marks.first = static_cast<uint32_t>(ballot.selections.size());
+  bool has_id = false;
+  SelectionError selection_error = SelectionError::kNone;
+  std::string position_error;
+  for (const MsgEntry& kv : contest.items()) {
+    const std::string_view key = kv.key_string();
+    if (key == "ContestId") {
+      auto id = kv.value.as_string();
+      if (!id) {
+        return "a CVRContest has a non-string ContestId";
+      }
+      marks.id = *id;
+      has_id = true;
+    } else if (key == "CVRContestSelection") {
+      // Walked here, in one pass; the last CVRContestSelection wins, as above.
+      ballot.selections.resize(marks.first);
+      marks.allocable_votes = 0;
+      marks.votes = 0;
+      position_error.clear();
+      selection_error = read_selections(kv.value, marks, ballot, position_error);
+    } else if (key == "Overvotes") {
+      if (kv.value.is_nil()) {
+        continue;
+      }
+      if (!read_count(kv.value, marks.overvotes)) {
+        return "Overvotes is not a non-negative integer";
+      }
+      marks.has_overvotes = true;
+    } else if (key == "Undervotes") {
+      if (kv.value.is_nil()) {
+        continue;
+      }
+      if (!read_count(kv.value, marks.undervotes)) {
+        return "Undervotes is not a non-negative integer";
+      }
+      marks.has_undervotes = true;
+    }
+  }
+  if (!has_id) {
+    return "a CVRContest has no ContestId";
+  }
+  if (selection_error != SelectionError::kNone) {
+    return selection_error_text(selection_error, marks.id, position_error);
+  }
+  marks.count = static_cast<uint32_t>(ballot.selections.size()) - marks.first;
+  ballot.contests.push_back(marks);
+  return {};
+}
+
+inline std::string selection_error_text(SelectionError error, std::string_view contest_id,
+                                        const std::string& position_error) {
+  const std::string id(contest_id);
+  switch (error) {
+    case SelectionError::kNone:
+      break;
+    case SelectionError::kNotArray:
+      return "CVRContestSelection of contest '" + id + "' is not an array";
+    case SelectionError::kNotObject:
+      return "a CVRContestSelection of contest '" + id + "' is not an object";
+    case SelectionError::kBadSelectionId:
+      return "a ContestSelectionId of contest '" + id + "' is not a string";
+    case SelectionError::kPositionsNotArray:
+      return "SelectionPosition of contest '" + id + "' is not an array";
+    case SelectionError::kPosition:
+      return position_error + " (contest '" + id + "')";
+  }
+  return {};
+}
+
+// One CVRSnapshot walked in a single pass: whether it is a map, its first
+// "@id" (if a string) and its first CVRContest, counted into the ballot.
+struct SnapshotRead {
+  bool is_map = false;
+  std::optional<std::string_view> id;
+  std::string error;  // the first contest error, or "CVRContest is not an array"
+};
+
+inline SnapshotRead read_snapshot(const MsgView& snapshot, Ballot& ballot) {
+  SnapshotRead read;
+  if (!snapshot.is_map()) {
+    return read;
+  }
+  read.is_map = true;
+  bool seen_id = false;
+  bool seen_contests = false;
+  for (const MsgEntry& kv : snapshot.items()) {
+    const std::optional<std::string_view> key = kv.key.as_string();
+    if (!key) {
+      continue;
+    }
+    if (*key == "@id" && !seen_id) {
+      seen_id = true;
+      read.id = kv.value.as_string();
+    } else if (*key == "CVRContest" && !seen_contests) {
+      seen_contests = true;
+      if (kv.value.is_nil()) {
+        continue;
+      }
+      if (!kv.value.is_array()) {
+        read.error = "CVRContest is not an array";
+        continue;
+      }
+      for (const MsgView& contest : kv.value.elements()) {
+        read.error = read_contest(contest, ballot);
+        if (!read.error.empty()) {
+          break;
+        }
+      }
+    }
+  }
+  return read;
+}
+
+}  // namespace view_detail
+
+// The same as read(const msgpack::object&, ...) over the CVR's bytes with the
+// lazy reader. Throws quorum::sdk::MalformedMsgpack only for bytes that are
+// not msgpack (the SDK validates a lazy message before handle(), so a
+// handler never sees that).
+inline std::string read(const quorum::sdk::MsgView& data, Ballot& ballot) {
+  using quorum::sdk::MsgEntry;
+  using quorum::sdk::MsgView;
+  ballot.clear();
+  if (!data.is_map()) {
+    return "cvr data is not a CVR object";
+  }
+  MsgView snapshots;
+  MsgView current;
+  // The usual CVR has one snapshot: it is the current one whatever
+  // CurrentSnapshotId says (or the CVR is rejected), so it is counted while
+  // passing, in one pass over its bytes; the checks below then decide.
+  bool walked = false;
+  view_detail::SnapshotRead only;
+  for (const MsgEntry& kv : data.items()) {
+    const std::string_view key = kv.key_string();
+    if (key == "CVRSnapshot") {
+      snapshots = kv.value;
+      walked = false;
+      if (kv.value.is_array() && kv.value.elements().size() == 1) {
+        ballot.contests.clear();
+        ballot.selections.clear();
+        for (const MsgView& snapshot : kv.value.elements()) {
+          only = view_detail::read_snapshot(snapshot, ballot);
+        }
+        walked = true;
+      }
+    } else if (key == "CurrentSnapshotId") {
+      current = kv.value;
+    } else if (key == "BallotPrePrintedId") {
+      ballot.ballot_preprinted_id = view_detail::str_of(kv.value);
+    } else if (key == "UniqueId") {
+      ballot.unique_id = view_detail::str_of(kv.value);
+    } else if (key == "BallotStyleUnitId") {
+      ballot.ballot_style_unit_id = view_detail::str_of(kv.value);
+    }
+  }
+  if (!snapshots.present() || !snapshots.is_array() || snapshots.elements().empty()) {
+    return "cvr data is not a CVR object (no CVRSnapshot)";
+  }
+  if (walked) {
+    if (current.present() && !current.is_nil()) {
+      const std::optional<std::string_view> wanted = current.as_string();
+      if (!wanted) {
+        return "CurrentSnapshotId is not a string";
+      }
+      if (!(only.id && *only.id == *wanted)) {
+        return "CurrentSnapshotId '" + std::string(*wanted) + "' names no CVRSnapshot";
+      }
+    }
+    if (!only.is_map) {
+      return "the current CVRSnapshot is not an object";
+    }
+    return only.error;
+  }
+  ballot.contests.clear();
+  ballot.selections.clear();
+  MsgView snapshot;
+  if (current.present() && !current.is_nil()) {
+    const std::optional<std::string_view> wanted = current.as_string();
+    if (!wanted) {
+      return "CurrentSnapshotId is not a string";
+    }
+    for (const MsgView& candidate : snapshots.elements()) {
+      const std::optional<MsgView> id = candidate.find("@id");
+      if (id && id->as_string() == wanted) {
+        snapshot = candidate;
+        break;
+      }
+    }
+    if (!snapshot.present()) {
+      return "CurrentSnapshotId '" + std::string(*wanted) + "' names no CVRSnapshot";
+    }
+  } else {
+    const MsgView::ArrayRange all = snapshots.elements();
+    snapshot = all.at(all.size() - 1);
+  }
+  if (!snapshot.is_map()) {
+    return "the current CVRSnapshot is not an object";
+  }
+  const std::optional<MsgView> contests = snapshot.find("CVRContest");
+  if (!contests || contests->is_nil()) {
+    return {};
+  }
+  if (!contests->is_array()) {
+    return "CVRContest is not an array";
+  }
+  for (const MsgView& contest : contests->elements()) {
+    std::string error = view_detail::read_contest(contest, ballot);
     if (!error.empty()) {
       return error;
     }

@@ -65,6 +65,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -127,6 +128,38 @@ inline std::string_view string_of(const msgpack::object& object) {
     throw quorum::sdk::InvalidMessage("tally projection: expected a string");
   }
   return {object.via.str.ptr, object.via.str.size};
+}
+
+// The same checks over the lazy reader's views (decode_bytes).
+inline quorum::sdk::MsgView::MapRange map_items(const quorum::sdk::MsgView& map) {
+  if (!map.is_map()) {
+    throw quorum::sdk::InvalidMessage("tally projection: expected a map");
+  }
+  return map.items();
+}
+
+inline std::string_view string_of(const quorum::sdk::MsgView& value) {
+  const std::optional<std::string_view> text = value.as_string();
+  if (!text) {
+    throw quorum::sdk::InvalidMessage("tally projection: expected a string");
+  }
+  return *text;
+}
+
+inline std::string_view key_of(const quorum::sdk::MsgEntry& entry) {
+  const std::optional<std::string_view> text = entry.key.as_string();
+  if (!text) {
+    throw quorum::sdk::InvalidMessage("tally projection: non-string key");
+  }
+  return *text;
+}
+
+inline uint64_t count_of(const quorum::sdk::MsgView& value) {
+  const std::optional<uint64_t> count = value.as_uint();
+  if (!count) {
+    throw quorum::sdk::InvalidMessage("tally projection: expected a non-negative integer");
+  }
+  return *count;
 }
 
 }  // namespace tally_detail
@@ -283,41 +316,53 @@ struct BasicTally {
     return projection;
   }
 
-  static void decode(const msgpack::object& object, Projection& projection) {
+  // The SDK's fast paths (sdk.hpp): the envelope and the CVR are read with
+  // the lazy reader (message.data_view; no msgpack-c tree), and the
+  // projection is decoded straight from its bytes.
+  static constexpr bool lazy_message = true;
+
+  // Projection bytes -> TallyState. Accepts any key order (a hand-written
+  // projection becomes canonical when re-encoded) and ignores unknown keys;
+  // wrongly typed fields throw InvalidMessage("tally projection: ...").
+  static void decode_bytes(std::string_view bytes, Projection& projection) {
     using namespace tally_detail;
+    using quorum::sdk::MsgEntry;
+    using quorum::sdk::MsgView;
     projection = Projection{};
-    projection.names.reserve(512);
-    for (const msgpack::object_kv& top : items(object)) {
+    projection.names.reserve(bytes.size() / 2 + 64);
+    quorum::sdk::SkipMemo memo;
+    for (const MsgEntry& top : map_items(MsgView::of(bytes, &memo))) {
       const std::string_view key = key_of(top);
       if (key == "ballots") {
-        projection.ballots = count_of(top.val);
+        projection.ballots = count_of(top.value);
       } else if (key == "contests") {
-        projection.contests.reserve(top.val.type == msgpack::type::MAP ? top.val.via.map.size : 0);
-        projection.selections.reserve(4 * projection.contests.capacity());
-        for (const msgpack::object_kv& entry : items(top.val)) {
+        const MsgView::MapRange contests = map_items(top.value);
+        projection.contests.reserve(contests.size());
+        projection.selections.reserve(4 * contests.size());
+        for (const MsgEntry& entry : contests) {
           const size_t c = projection.contest(string_of(entry.key));
-          for (const msgpack::object_kv& field : items(entry.val)) {
+          for (const MsgEntry& field : map_items(entry.value)) {
             const std::string_view name_ = key_of(field);
             Projection::Contest& contest = projection.contests[c];
             if (name_ == "selections") {
-              for (const msgpack::object_kv& sel : items(field.val)) {
-                projection.selections[projection.selection(c, string_of(sel.key))].votes = count_of(sel.val);
+              for (const MsgEntry& sel : map_items(field.value)) {
+                projection.selections[projection.selection(c, string_of(sel.key))].votes = count_of(sel.value);
               }
             } else if (name_ == "write_in_ids") {
-              if (field.val.type != msgpack::type::ARRAY) {
+              if (!field.value.is_array()) {
                 throw quorum::sdk::InvalidMessage("tally projection: write_in_ids must be an array");
               }
-              for (uint32_t i = 0; i < field.val.via.array.size; ++i) {
-                projection.selections[projection.selection(c, string_of(field.val.via.array.ptr[i]))].write_in = true;
+              for (const MsgView& sid : field.value.elements()) {
+                projection.selections[projection.selection(c, string_of(sid))].write_in = true;
               }
             } else if (name_ == "overvotes") {
-              contest.overvotes = count_of(field.val);
+              contest.overvotes = count_of(field.value);
             } else if (name_ == "undervotes") {
-              contest.undervotes = count_of(field.val);
+              contest.undervotes = count_of(field.value);
             } else if (name_ == "votes_allowed") {
-              contest.votes_allowed = count_of(field.val);
+              contest.votes_allowed = count_of(field.value);
             } else if (name_ == "ballots") {
-              contest.ballots = count_of(field.val);
+              contest.ballots = count_of(field.value);
             }
           }
         }
@@ -379,7 +424,7 @@ struct BasicTally {
     cvr::Ballot ballot;
     ballot.contests.reserve(16);
     ballot.selections.reserve(64);
-    std::string error = cvr::read(*message.data, ballot);
+    std::string error = cvr::read(message.data_view, ballot);
     if (!error.empty()) {
       return quorum::sdk::Outcome::reject(std::move(error));
     }

@@ -30,9 +30,18 @@
 //   reads_history = true`, and custom `static void decode(const msgpack::object&,
 //   Projection&)` / `static void encode(msgpack::packer<msgpack::sbuffer>&,
 //   const Projection&)` for a hand-tuned projection codec.
+// - Opt-in fast paths (no msgpack-c object tree; see msgpack_reader.hpp):
+//   `static constexpr bool lazy_message = true` reads the envelope with the
+//   lazy reader: handle() then gets `message.data == nullptr` and must read
+//   the payload from `message.data_view` (a MsgView). The whole envelope is
+//   still validated (one skip over its bytes), so malformed bytes are
+//   rejected exactly as before. `static void decode_bytes(std::string_view
+//   bytes, Projection&)` decodes the projection straight from its bytes and
+//   is used in preference to decode(const msgpack::object&, ...).
 #pragma once
 
 #include <quorum/plugin.h>
+#include <quorum/sdk/msgpack_reader.hpp>
 #include <quorum/sdk/msgpack_view.hpp>
 
 #include <msgpack.hpp>
@@ -43,6 +52,7 @@
 #include <cstring>
 #include <exception>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -52,11 +62,58 @@ namespace quorum::sdk {
 
 // One message as handle() sees it: the envelope the host wraps around every
 // command. `data` points into the message bytes and lives for the call.
+// For a handler with `lazy_message = true`, `data` is null and `data_view`
+// is the payload (a view of the message bytes; nil if absent); for every
+// other handler `data_view` is absent (present() false) and `data` is set.
 struct Message {
   std::string_view id;    // idempotency key (a ballot id), may be empty
   std::string_view type;  // command type, e.g. "cvr"
   int64_t time_ms = 0;    // time the host stamped on the command (unix ms)
-  const msgpack::object* data = nullptr;  // payload; never null after parse (nil object if absent)
+  const msgpack::object* data = nullptr;  // payload; never null after from_object (nil object if absent)
+  MsgView data_view;                      // payload; set only by from_view (lazy_message handlers)
+
+  // Parse an envelope from its bytes with the lazy reader: the same checks
+  // and errors as from_object (after msgpack-c's unpack), first match per
+  // key, and every byte of the envelope validated. Throws InvalidMessage
+  // (MalformedMsgpack for bytes that are not msgpack).
+  static Message from_view(const MsgView& envelope) {
+    if (!envelope.is_map()) {
+      (void)envelope.skip();  // malformed bytes first, as msgpack-c's unpack would
+      throw InvalidMessage("message is not a msgpack map");
+    }
+    static constexpr uint8_t nil_byte[1] = {0xc0};
+    Message message;
+    bool has_id = false, has_type = false, has_time = false, has_data = false;
+    std::optional<std::string_view> type;
+    for (const MsgEntry& entry : envelope.items()) {  // visits (so validates) every key and value
+      const std::optional<std::string_view> key = entry.key.as_string();
+      if (!key) {
+        continue;
+      }
+      if (*key == "id" && !has_id) {
+        has_id = true;
+        message.id = entry.value.as_string().value_or(std::string_view{});
+      } else if (*key == "type" && !has_type) {
+        has_type = true;
+        type = entry.value.as_string();
+      } else if (*key == "time" && !has_time) {
+        has_time = true;
+        message.time_ms = entry.value.as_int().value_or(0);
+      } else if (*key == "data" && !has_data) {
+        has_data = true;
+        message.data_view = entry.value;
+      }
+    }
+    if (!type) {
+      throw InvalidMessage("missing or non-string field 'type'");
+    }
+    message.type = *type;
+    if (!has_data) {
+      message.data_view = MsgView(nil_byte, 1, 1);
+    }
+    message.data = nullptr;
+    return message;
+  }
 
   // Parse an envelope object (a msgpack map). Throws InvalidMessage.
   static Message from_object(const msgpack::object& envelope) {
@@ -171,6 +228,24 @@ inline msgpack::object_handle unpack_view(const uint8_t* data, size_t size) {
 
 
 template <class H>
+constexpr bool lazy_message = requires { requires H::lazy_message; };
+
+template <class H>
+constexpr bool has_decode_bytes = requires(std::string_view b, typename H::Projection& p) { H::decode_bytes(b, p); };
+
+// The message envelope as handle() sees it; `keep` owns the msgpack-c tree
+// on the default path (unused by lazy_message handlers).
+template <class H>
+Message parse_message(const uint8_t* data, size_t size, msgpack::object_handle& keep, SkipMemo& memo) {
+  if constexpr (lazy_message<H>) {
+    return Message::from_view(MsgView(data, size, 0, &memo));
+  } else {
+    keep = unpack_view(data, size);
+    return Message::from_object(keep.get());
+  }
+}
+
+template <class H>
 void decode_projection(const uint8_t* data, size_t size, typename H::Projection& projection) {
   if (size == 0) {
     if constexpr (requires { H::initial(static_cast<const msgpack::object*>(nullptr)); }) {
@@ -178,11 +253,15 @@ void decode_projection(const uint8_t* data, size_t size, typename H::Projection&
     }
     return;
   }
-  msgpack::object_handle handle = unpack_view(data, size);
-  if constexpr (requires(const msgpack::object& o, typename H::Projection& p) { H::decode(o, p); }) {
-    H::decode(handle.get(), projection);
+  if constexpr (has_decode_bytes<H>) {
+    H::decode_bytes(std::string_view(reinterpret_cast<const char*>(data), size), projection);
   } else {
-    handle.get().convert(projection);
+    msgpack::object_handle handle = unpack_view(data, size);
+    if constexpr (requires(const msgpack::object& o, typename H::Projection& p) { H::decode(o, p); }) {
+      H::decode(handle.get(), projection);
+    } else {
+      handle.get().convert(projection);
+    }
   }
 }
 
@@ -271,6 +350,8 @@ int32_t guarded(quorum_buffer* out, Body&& body) noexcept {
   *out = quorum_buffer{nullptr, 0, nullptr};
   try {
     return body();
+  } catch (const MalformedMsgpack& error) {  // the lazy reader's unpack errors
+    return write_error(QUORUM_STATUS_REJECTED, std::string("invalid msgpack: ") + error.what(), out);
   } catch (const InvalidMessage& error) {
     return write_error(QUORUM_STATUS_REJECTED, std::string("invalid message: ") + error.what(), out);
   } catch (const msgpack::type_error&) {
@@ -288,8 +369,9 @@ template <class H>
 int32_t handle(quorum_bytes key, quorum_bytes projection_bytes, quorum_bytes message_bytes,
                const quorum_history* history, quorum_buffer* out) noexcept {
   return guarded(out, [&]() -> int32_t {
-    msgpack::object_handle message_handle = unpack_view(message_bytes.data, message_bytes.size);
-    const Message message = Message::from_object(message_handle.get());
+    msgpack::object_handle message_handle;
+    SkipMemo memo;  // outlives every view of the message (lazy_message)
+    const Message message = parse_message<H>(message_bytes.data, message_bytes.size, message_handle, memo);
     typename H::Projection projection{};
     decode_projection<H>(projection_bytes.data, projection_bytes.size, projection);
     const Context context{std::string_view(reinterpret_cast<const char*>(key.data), key.size), History(history)};
@@ -316,19 +398,40 @@ template <class H>
 int32_t handle_batch(quorum_bytes key, quorum_bytes projection_bytes, quorum_bytes messages_bytes,
                      const quorum_history* history, quorum_buffer* out) noexcept {
   return guarded(out, [&]() -> int32_t {
-    msgpack::object_handle messages_handle = unpack_view(messages_bytes.data, messages_bytes.size);
-    const msgpack::object& messages = messages_handle.get();
-    if (messages.type != msgpack::type::ARRAY) {
-      throw InvalidMessage("handle_batch expects a msgpack array of messages");
+    // The messages: a msgpack-c tree, or (lazy_message) views of the bytes,
+    // validated in full first so malformed bytes reject the whole call as before.
+    msgpack::object_handle messages_handle;
+    uint32_t count = 0;
+    std::vector<MsgView> views;
+    SkipMemo memo;  // outlives every view of the messages (lazy_message)
+    if constexpr (lazy_message<H>) {
+      const MsgView all(messages_bytes.data, messages_bytes.size, 0, &memo);
+      (void)all.skip();
+      if (!all.is_array()) {
+        throw InvalidMessage("handle_batch expects a msgpack array of messages");
+      }
+      const MsgView::ArrayRange range = all.elements();
+      views.reserve(range.size());
+      for (const MsgView& view : range) {
+        views.push_back(view);
+      }
+      count = static_cast<uint32_t>(views.size());
+    } else {
+      messages_handle = unpack_view(messages_bytes.data, messages_bytes.size);
+      const msgpack::object& messages = messages_handle.get();
+      if (messages.type != msgpack::type::ARRAY) {
+        throw InvalidMessage("handle_batch expects a msgpack array of messages");
+      }
+      count = messages.via.array.size;
     }
     typename H::Projection projection{};
     decode_projection<H>(projection_bytes.data, projection_bytes.size, projection);
     const Context context{std::string_view(reinterpret_cast<const char*>(key.data), key.size), History(history)};
     const H handler{};
-    msgpack::sbuffer results(64 * (messages.via.array.size + 1));
+    msgpack::sbuffer results(64 * (count + 1));
     Packer results_packer(results);
-    results_packer.pack_array(messages.via.array.size);
-    for (uint32_t i = 0; i < messages.via.array.size; ++i) {
+    results_packer.pack_array(count);
+    for (uint32_t i = 0; i < count; ++i) {
       typename H::Projection before = projection;
       auto write_rejection = [&](std::string_view reason) {
         projection = std::move(before);
@@ -339,7 +442,12 @@ int32_t handle_batch(quorum_bytes key, quorum_bytes projection_bytes, quorum_byt
         pack_str(results_packer, reason);
       };
       try {
-        const Message message = Message::from_object(messages.via.array.ptr[i]);
+        Message message;
+        if constexpr (lazy_message<H>) {
+          message = Message::from_view(views[i]);
+        } else {
+          message = Message::from_object(messages_handle.get().via.array.ptr[i]);
+        }
         Outcome outcome = handler.handle(context, message, projection);
         if (!outcome.accepted()) {
           write_rejection(outcome.reason());
