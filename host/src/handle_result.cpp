@@ -167,7 +167,9 @@ std::string_view to_string(CallStatus status) noexcept {
   return "unknown";
 }
 
-HandleResult parse_handle_result(int32_t status, std::string_view bytes) {
+// The common shape of handle, init and migrate results; effects are read
+// only for handle results (init and migrate have none).
+static HandleResult parse_single_result(int32_t status, std::string_view bytes, bool with_effects) {
   if (!is_known_status(status)) {
     return failed("unknown status code " + std::to_string(status));
   }
@@ -186,36 +188,20 @@ HandleResult parse_handle_result(int32_t status, std::string_view bytes) {
         }
         result.status = CallStatus::kOk;
         result.projection = read_projection(body);
-        result.effects = read_effects(find(body, "effects"));
+        if (with_effects) {
+          result.effects = read_effects(find(body, "effects"));
+        }
         return result;
       },
       [](std::string reason) { return failed(std::move(reason)); });
 }
 
+HandleResult parse_handle_result(int32_t status, std::string_view bytes) {
+  return parse_single_result(status, bytes, /*with_effects=*/true);
+}
+
 Result<std::string> parse_projection_result(int32_t status, std::string_view bytes) {
-  HandleResult parsed = [&] {
-    if (!is_known_status(status)) {
-      return failed("unknown status code " + std::to_string(status));
-    }
-    if (auto result = empty_error(status, bytes)) {
-      return *result;
-    }
-    return guarded(
-        [&]() -> HandleResult {
-          msgpack::object_handle handle = unpack_whole(bytes);
-          const msgpack::object& body = handle.get();
-          HandleResult result;
-          if (!read_ok(status, body)) {
-            result.status = static_cast<CallStatus>(status);
-            result.error = read_error(body);
-            return result;
-          }
-          result.status = CallStatus::kOk;
-          result.projection = read_projection(body);
-          return result;
-        },
-        [](std::string reason) { return failed(std::move(reason)); });
-  }();
+  HandleResult parsed = parse_single_result(status, bytes, /*with_effects=*/false);
   if (parsed.ok()) {
     return std::move(parsed.projection);
   }
