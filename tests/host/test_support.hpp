@@ -2,6 +2,7 @@
 // message envelopes and projection decoding.
 #pragma once
 
+#include "support/scratch_dir.hpp"
 #include <quorum/host/host.hpp>
 #include <quorum/sdk/testing.hpp>
 
@@ -23,26 +24,7 @@ inline std::filesystem::path fixture(const std::string& name) {
 }
 
 // A fresh directory removed at the end of the test.
-class ScratchDir {
- public:
-  ScratchDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("quorum-host-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using ScratchDir = quorum::test_support::ScratchDir;  // tests/support/scratch_dir.hpp
 
 inline PluginHost::Options host_options(const ScratchDir& dir) {
   PluginHost::Options options;

@@ -3,6 +3,7 @@
 // MemoryStore the way LocalNode's shard loop does (without threads).
 #pragma once
 
+#include "support/scratch_dir.hpp"
 #include <quorum/host/host.hpp>
 #include <quorum/node/actor.hpp>
 #include <quorum/node/registry.hpp>
@@ -29,26 +30,7 @@ inline std::filesystem::path ledger_plugin(const std::string& version = "1.0.0")
   return fixture_dir() / ("ledger-" + version + ".so");
 }
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("quorum-node-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using ScratchDir = quorum::test_support::ScratchDir;  // tests/support/scratch_dir.hpp
 
 class FakeClock final : public Clock {
  public:

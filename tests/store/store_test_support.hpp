@@ -2,6 +2,7 @@
 // and a harness that runs one suite over MemoryStore and LevelDbStore.
 #pragma once
 
+#include "support/scratch_dir.hpp"
 #include <quorum/store/entry.hpp>
 #include <quorum/store/leveldb_store.hpp>
 #include <quorum/store/memory_store.hpp>
@@ -67,25 +68,7 @@ inline void add_log(WriteBatch& batch, const std::string& actor, const std::vect
   ASSERT_TRUE(batch.put_meta(actor, meta_for(log)).ok());
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "quorum-store-XXXXXX").string();
-    const char* made = ::mkdtemp(pattern.data());
-    EXPECT_NE(made, nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = quorum::test_support::ScratchDir;  // tests/support/scratch_dir.hpp
 
 // Runs the same tests over both stores. reopen() is a restart: LevelDbStore
 // closes and opens the directory again; MemoryStore keeps what is durable.
