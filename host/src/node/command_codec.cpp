@@ -206,6 +206,30 @@ Status finish(std::string_view url_key, Command& command, bool has_type) {
   return validate_type(command.type);
 }
 
+// Where a command's string field goes ('id', 'type' or 'key'), or an error
+// naming an unknown field. Shared by the msgpack and JSON decoders.
+Result<std::string*> string_field(Command& command, std::string_view name) {
+  if (name == "id") {
+    return &command.id;
+  }
+  if (name == "type") {
+    return &command.type;
+  }
+  if (name == "key") {
+    return &command.key;
+  }
+  return invalid("unknown command field " + quote(name) + " (expected 'key', 'id', 'type', 'data')");
+}
+
+// Stores the command's data (msgpack bytes) after checking its size.
+Status store_data(Command& command, const void* bytes, size_t size) {
+  if (Status s = check_data_size(size); !s) {
+    return s;
+  }
+  command.data.assign(static_cast<const char*>(bytes), size);
+  return Status{};
+}
+
 Result<Command> command_from_object(std::string_view key, const msgpack::object& root) {
   if (root.type != msgpack::type::MAP) {
     return invalid("a command must be a map with fields 'type', 'id', 'data'");
@@ -226,28 +250,21 @@ Result<Command> command_from_object(std::string_view key, const msgpack::object&
       } catch (const std::exception& e) {
         return invalid(std::string("field 'data': ") + e.what());
       }
-      if (Status s = check_data_size(buffer.size()); !s) {
+      if (Status s = store_data(command, buffer.data(), buffer.size()); !s) {
         return s.error();
       }
-      command.data.assign(buffer.data(), buffer.size());
       has_data = true;
       continue;
     }
-    std::string* target = nullptr;
-    if (name == "id") {
-      target = &command.id;
-    } else if (name == "type") {
-      target = &command.type;
-      has_type = true;
-    } else if (name == "key") {
-      target = &command.key;
-    } else {
-      return invalid("unknown command field " + quote(name) + " (expected 'key', 'id', 'type', 'data')");
+    Result<std::string*> target = string_field(command, name);
+    if (!target) {
+      return target.error();
     }
+    has_type = has_type || name == "type";
     if (kv.val.type != msgpack::type::STR) {
       return invalid("field " + quote(name) + " must be a string");
     }
-    target->assign(str_of(kv.val));
+    (*target)->assign(str_of(kv.val));
   }
   if (!has_data) {
     command.data.assign(1, static_cast<char>(0xc0));  // nil
@@ -325,28 +342,21 @@ Result<Command> command_from_json(std::string_view key, const json& value) {
       } catch (const std::exception& e) {
         return invalid(std::string("field 'data': ") + e.what());
       }
-      if (Status s = check_data_size(bytes.size()); !s) {
+      if (Status s = store_data(command, bytes.data(), bytes.size()); !s) {
         return s.error();
       }
-      command.data.assign(bytes.begin(), bytes.end());
       has_data = true;
       continue;
     }
-    std::string* target = nullptr;
-    if (name == "id") {
-      target = &command.id;
-    } else if (name == "type") {
-      target = &command.type;
-      has_type = true;
-    } else if (name == "key") {
-      target = &command.key;
-    } else {
-      return invalid("unknown command field " + quote(name) + " (expected 'key', 'id', 'type', 'data')");
+    Result<std::string*> target = string_field(command, name);
+    if (!target) {
+      return target.error();
     }
+    has_type = has_type || name == "type";
     if (!field.is_string()) {
       return invalid("field " + quote(name) + " must be a string");
     }
-    *target = field.get<std::string>();
+    **target = field.get<std::string>();
   }
   if (!has_data) {
     command.data.assign(1, static_cast<char>(0xc0));  // nil
