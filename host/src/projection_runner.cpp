@@ -65,8 +65,8 @@ ProjectionRunner::ProjectionRunner(const PluginHost& host, Options options) : ho
   QUORUM_ASSERT(options_.replay_batch_size > 0);
 }
 
-Result<std::string> ProjectionRunner::replay(const HandlerVersion& version, std::string projection, std::string_view key,
-                                             const HistoryAccessor& history) const {
+Result<std::string> ProjectionRunner::replay(const HandlerVersion& version, std::string projection,
+                                             std::string_view key, const HistoryAccessor& history) const {
   const uint64_t length = history.size();
   uint64_t index = 0;
   // A handler that does not read history gets the log in batches; one that
@@ -195,10 +195,10 @@ RunResult ProjectionRunner::run(const HostSnapshot& snapshot, std::string_view k
         shadow_prior = &*state->shadow;
       }
       Result<std::string> shadow_before = continue_projection(candidate, shadow_prior, key, history);
-      HandleResult shadow = shadow_before.ok() ? candidate.handle(key, *shadow_before, message, history)
-                                               : failed_result("cannot bring the shadow projection up to " +
-                                                               describe(candidate) + ": " +
-                                                               shadow_before.error().message);
+      HandleResult shadow = shadow_before.ok()
+                                ? candidate.handle(key, *shadow_before, message, history)
+                                : failed_result("cannot bring the shadow projection up to " + describe(candidate) +
+                                                ": " + shadow_before.error().message);
       const bool comparable = candidate.projection_schema() == active.projection_schema();
       if (!same_output(live, shadow, comparable)) {
         candidate.count_divergence();
@@ -233,6 +233,65 @@ RunResult ProjectionRunner::run(const HostSnapshot& snapshot, std::string_view k
     }
   }
   out.status = CallStatus::kOk;
+  return out;
+}
+
+BatchRunResult ProjectionRunner::run_batch(const HostSnapshot& snapshot, std::string_view key,
+                                           const ActorProjections& current, const HistoryAccessor& history,
+                                           const std::vector<std::string_view>& messages) const {
+  BatchRunResult out;
+  out.generation = snapshot.generation;
+  for (const SlotView& slot : snapshot.slots) {
+    if (slot.active != nullptr &&
+        (slot.dark != nullptr || !slot.active->has_handle_batch() || slot.active->reads_history())) {
+      return out;  // not batchable: the caller runs the messages one by one
+    }
+  }
+  std::string array;
+  size_t bytes = 0;
+  for (std::string_view message : messages) {
+    bytes += message.size();
+  }
+  array.reserve(bytes + 5);
+  write_array_header(array, messages.size());
+  for (std::string_view message : messages) {
+    array.append(message);
+  }
+  out.effects.resize(messages.size());
+
+  for (const SlotView& slot : snapshot.slots) {
+    if (slot.active == nullptr) {
+      continue;
+    }
+    const HandlerVersion& active = *slot.active;
+    const auto found = current.find(slot.name);
+    const HandlerProjection* state = found != current.end() ? &found->second : nullptr;
+    const ProjectionState* prior = state != nullptr ? &state->live : nullptr;
+    if (state != nullptr && state->live.version != active.id() && state->shadow &&
+        state->shadow->version == active.id()) {
+      prior = &*state->shadow;
+    }
+    Result<std::string> live_before = continue_projection(active, prior, key, history);
+    if (!live_before.ok()) {
+      return BatchRunResult{};
+    }
+    BatchResult result = active.handle_batch(key, *live_before, array, messages.size(), history);
+    if (!result.ok() || result.results.size() != messages.size()) {
+      return BatchRunResult{};
+    }
+    for (size_t i = 0; i < messages.size(); ++i) {
+      HandleResult& one = result.results[i];
+      if (!one.ok()) {
+        return BatchRunResult{};  // a refusal: only run() knows what the next messages would see
+      }
+      for (Effect& effect : one.effects) {
+        out.effects[i].push_back(EmittedEffect{slot.name, std::move(effect)});
+      }
+    }
+    HandlerProjection& next = out.projections[slot.name];
+    next.live = ProjectionState{active.id(), active.projection_schema(), std::move(result.projection)};
+  }
+  out.complete = true;
   return out;
 }
 

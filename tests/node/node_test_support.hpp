@@ -3,12 +3,12 @@
 // MemoryStore the way LocalNode's shard loop does (without threads).
 #pragma once
 
-#include "support/scratch_dir.hpp"
 #include <quorum/host/host.hpp>
 #include <quorum/node/actor.hpp>
 #include <quorum/node/registry.hpp>
 #include <quorum/store/memory_store.hpp>
 #include <quorum/store/recovery.hpp>
+#include "support/scratch_dir.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -86,10 +86,20 @@ class Harness {
     pump();
     return token;
   }
+  // Submits without processing: commands admitted together run through the
+  // handlers together (handle_batch) at the next pump() or begin_write().
+  ReplyToken admit(Command command) {
+    const ReplyToken token = next_token_++;
+    registry->submit(std::move(command), token);
+    return token;
+  }
   bool answered(ReplyToken token) const { return replies.count(token) != 0; }
   const Result<CommandReceipt>& reply(ReplyToken token) const { return replies.at(token); }
 
+  // Runs what was admitted (as LocalNode does before each group commit),
+  // then drains the outputs.
   void pump() {
+    registry->process();
     ActorOutputs outputs;
     registry->take_outputs(outputs);
     for (Delivery& delivery : outputs.deliveries) {

@@ -4,13 +4,14 @@
 #include <quorum/store/layout.hpp>
 #include <quorum/store/recovery.hpp>
 
-#include <msgpack.hpp>
 #include <sodium.h>
+#include <msgpack.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <limits>
 #include <set>
+#include <unordered_set>
 #include <utility>
 
 namespace quorum::node {
@@ -89,6 +90,13 @@ std::string make_envelope(std::string_view id, std::string_view type, int64_t ti
 }
 
 // ---------------------------------------------------------------------------
+
+struct Actor::Admitted {
+  Command command;
+  ReplyToken token = kNoReply;
+  int64_t time_ms = 0;  // stamped at admission
+  std::string message;  // the envelope handlers will see
+};
 
 struct Actor::Pending {
   uint64_t seq = 0;
@@ -231,6 +239,7 @@ void Actor::start() {
   const store::RecoveredActor& recovered = *outcome.actor;
   if (!recovered.exists) {
     pending_ = durable_;
+    ids_complete_ = true;  // a new actor: every id it will apply passes through remember()
     return;
   }
   durable_.seq = recovered.meta.last_seq;
@@ -264,8 +273,7 @@ void Actor::start() {
       from = record->snapshot.seq;
     }
     host::PrefixHistory before(*history_, from);
-    Result<std::string> bytes =
-        env_.runner->continue_projection(active, prior ? &*prior : nullptr, key_, before);
+    Result<std::string> bytes = env_.runner->continue_projection(active, prior ? &*prior : nullptr, key_, before);
     if (!bytes.ok()) {
       fail(State::kFailed, "actor '" + key_ + "' seq " + std::to_string(from) +
                                ": refusing service: cannot rebuild the projection of handler '" + slot.name +
@@ -335,7 +343,11 @@ void Actor::reply_error(ReplyToken token, ErrorCode code, std::string message) {
 }
 
 void Actor::remember(std::string_view id, uint64_t seq, const store::Hash& hash) {
-  if (id.empty() || env_.options.recent_ids_bound == 0) {
+  if (id.empty()) {
+    return;
+  }
+  if (env_.options.recent_ids_bound == 0) {
+    ids_complete_ = false;
     return;
   }
   auto [it, inserted] = recent_.try_emplace(std::string(id), store::IdempotencyRecord{seq, hash});
@@ -346,6 +358,7 @@ void Actor::remember(std::string_view id, uint64_t seq, const store::Hash& hash)
   while (recent_order_.size() > env_.options.recent_ids_bound) {
     recent_.erase(recent_order_.front());
     recent_order_.pop_front();
+    ids_complete_ = false;
   }
 }
 
@@ -353,7 +366,7 @@ std::optional<store::IdempotencyRecord> Actor::find_applied(std::string_view id)
   if (auto it = recent_.find(std::string(id)); it != recent_.end()) {
     return it->second;
   }
-  if (durable_.seq == 0) {
+  if (durable_.seq == 0 || ids_complete_) {
     return std::nullopt;
   }
   Result<std::optional<store::IdempotencyRecord>> found = env_.store->find_command(key_, id);
@@ -367,11 +380,11 @@ std::optional<store::IdempotencyRecord> Actor::find_applied(std::string_view id)
   return *found;
 }
 
-size_t Actor::queue_depth() const noexcept { return entries_.size() + waiting_duplicates_; }
+size_t Actor::queue_depth() const noexcept { return admitted_.size() + entries_.size() + waiting_duplicates_; }
 
 bool Actor::quiescent() const noexcept {
-  return entries_.empty() && !in_flight_ && in_flight_entries_ == 0 && confirmed_.empty() && deleting_.empty() &&
-         outputs_.empty() && retry_.empty();
+  return admitted_.empty() && entries_.empty() && !in_flight_ && in_flight_entries_ == 0 && confirmed_.empty() &&
+         deleting_.empty() && outputs_.empty() && retry_.empty();
 }
 
 void Actor::submit(Command command, ReplyToken token) {
@@ -382,115 +395,246 @@ void Actor::submit(Command command, ReplyToken token) {
     return;
   }
   if (command.type.empty() || command.type.size() > store::kMaxTypeBytes) {
-    reply_error(token, ErrorCode::kInvalidArgument, "command type must be 1.." + std::to_string(store::kMaxTypeBytes) +
-                                                        " bytes");
+    reply_error(token, ErrorCode::kInvalidArgument,
+                "command type must be 1.." + std::to_string(store::kMaxTypeBytes) + " bytes");
     return;
   }
   if (command.id.size() > store::kMaxIdBytes) {
-    reply_error(token, ErrorCode::kInvalidArgument, "command id is longer than " + std::to_string(store::kMaxIdBytes) +
-                                                        " bytes");
+    reply_error(token, ErrorCode::kInvalidArgument,
+                "command id is longer than " + std::to_string(store::kMaxIdBytes) + " bytes");
     return;
   }
-
-  // Idempotency: a retry of a pending command waits for its original; a
-  // retry of a durable one gets the original answer now.
-  if (!command.id.empty()) {
-    if (auto it = pending_ids_.find(command.id); it != pending_ids_.end()) {
-      if (queue_depth() >= env_.options.queue_bound) {
-        reply_error(token, ErrorCode::kResourceExhausted, "actor '" + key_ + "' queue is full");
-        return;
-      }
-      Pending& original = entries_[it->second - durable_.seq - 1];
-      QUORUM_ASSERT(original.seq == it->second);
-      if (token != kNoReply) {
-        original.duplicates.push_back(token);
-        ++waiting_duplicates_;
-      }
-      return;
-    }
-    std::optional<store::IdempotencyRecord> applied = find_applied(command.id);
-    if (state_ != State::kServing) {
-      reply(token, *failure_);
-      return;
-    }
-    if (applied) {
-      reply(token, receipt(applied->seq, applied->hash, true));
-      return;
-    }
-  }
-
   if (queue_depth() >= env_.options.queue_bound) {
     reply_error(token, ErrorCode::kResourceExhausted,
                 "actor '" + key_ + "' queue is full (" + std::to_string(queue_depth()) + " commands waiting)");
     return;
   }
-
+  // Idempotency is decided when the command is processed (resolve_retry),
+  // in admission order, so a retry of a command admitted with it sees
+  // whether that one was accepted or refused.
   const int64_t time_ms = env_.clock->now_ms();
-  const std::string message = make_envelope(command.id, command.type, time_ms, command.data);
-  history_->set_durable(durable_.seq);
-  const std::shared_ptr<const host::HostSnapshot> snapshot = env_.plugins->snapshot();
-  QUORUM_ASSERT(snapshot != nullptr);
-  host::RunResult result = env_.runner->run(*snapshot, key_, pending_.projections, *history_, message);
+  std::string message = make_envelope(command.id, command.type, time_ms, command.data);
+  admitted_.push_back(Admitted{std::move(command), token, time_ms, std::move(message)});
+}
+
+Actor::Admitted Actor::take_admitted() {
+  QUORUM_ASSERT(!admitted_.empty());
+  Admitted item = std::move(admitted_.front());
+  admitted_.pop_front();
+  return item;
+}
+
+void Actor::refuse(Admitted& item, const Error& error) { reply(item.token, error); }
+
+bool Actor::resolve_retry() {
+  QUORUM_ASSERT(!admitted_.empty());
+  const Admitted& item = admitted_.front();
+  if (item.command.id.empty()) {
+    return false;
+  }
+  // A retry of a pending command waits for its original; a retry of a
+  // durable one gets the original answer now.
+  if (auto it = pending_ids_.find(item.command.id); it != pending_ids_.end()) {
+    Pending& original = entries_[it->second - durable_.seq - 1];
+    QUORUM_ASSERT(original.seq == it->second);
+    if (item.token != kNoReply) {
+      original.duplicates.push_back(item.token);
+      ++waiting_duplicates_;
+    }
+    take_admitted();
+    return true;
+  }
+  std::optional<store::IdempotencyRecord> applied = find_applied(item.command.id);
+  if (state_ != State::kServing) {
+    Admitted failed = take_admitted();
+    refuse(failed, *failure_);
+    return true;
+  }
+  if (applied) {
+    reply(item.token, receipt(applied->seq, applied->hash, true));
+    take_admitted();
+    return true;
+  }
+  return false;
+}
+
+size_t Actor::batchable_prefix() {
+  // The front is not a retry (resolve_retry). A batch stops before a retry
+  // of anything (of a command in the batch, pending, or durable) and never
+  // passes a snapshot point: only its last entry can be one.
+  size_t limit = std::min(admitted_.size(), kMaxProcessBatch);
+  if (const uint64_t interval = env_.options.snapshot_interval; interval > 0) {
+    limit = static_cast<size_t>(std::min<uint64_t>(limit, interval - pending_.seq % interval));
+  }
+  std::unordered_set<std::string_view> ids;
+  size_t count = 0;
+  for (; count < limit; ++count) {
+    const std::string& id = admitted_[count].command.id;
+    if (id.empty()) {
+      continue;
+    }
+    if (!ids.insert(id).second || pending_ids_.count(id) != 0) {
+      break;
+    }
+    if (count > 0) {
+      const bool applied = find_applied(id).has_value();
+      if (applied || state_ != State::kServing) {
+        break;
+      }
+    }
+  }
+  return std::max<size_t>(count, 1);
+}
+
+void Actor::process() {
+  if (admitted_.empty()) {
+    return;
+  }
+  if (state_ == State::kServing) {
+    history_->set_durable(durable_.seq);
+    const std::shared_ptr<const host::HostSnapshot> snapshot = env_.plugins->snapshot();
+    QUORUM_ASSERT(snapshot != nullptr);
+    while (!admitted_.empty() && state_ == State::kServing) {
+      if (resolve_retry()) {
+        continue;
+      }
+      const size_t count = batchable_prefix();
+      if (state_ != State::kServing) {
+        break;
+      }
+      if (count > 1 && process_batch(*snapshot, count)) {
+        continue;
+      }
+      // One by one: a single command, not batchable, or a batch in which some
+      // command is refused (only run() knows what the ones after it see).
+      process_one(*snapshot);
+      for (size_t i = 1; i < count && !admitted_.empty() && state_ == State::kServing; ++i) {
+        if (!resolve_retry()) {
+          process_one(*snapshot);
+        }
+      }
+    }
+  }
+  while (!admitted_.empty()) {
+    Admitted item = take_admitted();
+    refuse(item, *failure_);
+  }
+}
+
+void Actor::process_one(const host::HostSnapshot& snapshot) {
+  Admitted item = take_admitted();
+  host::RunResult result = env_.runner->run(snapshot, key_, pending_.projections, *history_, item.message);
   if (history_->failed()) {
     const std::string why = history_->failure();
     history_->clear_failure();
     fail(State::kCrashed, "actor '" + key_ + "' crashed: history unreadable: " + why);
-    reply(token, *failure_);
+    refuse(item, *failure_);
     return;
   }
   if (!result.ok()) {
     if (result.status == host::CallStatus::kRejected) {
-      reply_error(token, ErrorCode::kRejected, "handler '" + result.handler + "' rejected the command: " + result.error);
+      refuse(item, make_error(ErrorCode::kRejected,
+                              "handler '" + result.handler + "' rejected the command: " + result.error));
     } else {
       ++handler_errors_[result.handler];
-      reply_error(token, ErrorCode::kRejected, "handler '" + result.handler + "' failed: " + result.error);
+      refuse(item, make_error(ErrorCode::kRejected, "handler '" + result.handler + "' failed: " + result.error));
     }
     return;
   }
-
-  // Effects: bounded in number and size.
-  std::vector<host::Effect> effects;
-  effects.reserve(result.effects.size());
-  size_t effect_bytes = 0;
-  if (result.effects.size() > env_.options.max_effects_per_command) {
-    reply_error(token, ErrorCode::kRejected, "handlers produced " + std::to_string(result.effects.size()) +
-                                                 " side effects, more than the bound of " +
-                                                 std::to_string(env_.options.max_effects_per_command));
+  Result<Pending> pending =
+      build_entry(item, result.effects, &result.projections, snapshot, pending_.seq + 1, pending_.head, 0, 0);
+  if (!pending.ok()) {
+    refuse(item, pending.error());
     return;
   }
-  for (host::EmittedEffect& emitted : result.effects) {
-    const size_t size = emitted.effect.to.size() + emitted.effect.type.size() + emitted.effect.data.size() + 16;
+  pending_.projections = std::move(result.projections);
+  accept(std::move(item), std::move(pending).value());
+}
+
+bool Actor::process_batch(const host::HostSnapshot& snapshot, size_t count) {
+  QUORUM_ASSERT(count >= 2 && count <= admitted_.size());
+  std::vector<std::string_view> messages;
+  messages.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    messages.push_back(admitted_[i].message);
+  }
+  host::BatchRunResult result = env_.runner->run_batch(snapshot, key_, pending_.projections, *history_, messages);
+  if (!result.complete || history_->failed()) {
+    return false;  // one by one: process_one reports a history failure as a crash
+  }
+  // Every entry must be loggable before any is accepted; otherwise the
+  // commands after a refused one would have run against the wrong state.
+  std::vector<Pending> built;
+  built.reserve(count);
+  uint64_t seq = pending_.seq;
+  store::Hash head = pending_.head;
+  size_t bytes = 0;
+  size_t ops = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const host::ActorProjections* after = i + 1 == count ? &result.projections : nullptr;
+    Result<Pending> pending = build_entry(admitted_[i], result.effects[i], after, snapshot, seq + 1, head, bytes, ops);
+    if (!pending.ok()) {
+      return false;
+    }
+    seq = pending->seq;
+    head = pending->entry.hash();
+    bytes += pending->bytes;
+    ops += pending->ops;
+    built.push_back(std::move(pending).value());
+  }
+  pending_.projections = std::move(result.projections);
+  for (Pending& pending : built) {
+    accept(take_admitted(), std::move(pending));
+  }
+  return true;
+}
+
+Result<Actor::Pending> Actor::build_entry(const Admitted& item, std::vector<host::EmittedEffect>& emitted,
+                                          const host::ActorProjections* after, const host::HostSnapshot& snapshot,
+                                          uint64_t seq, const store::Hash& prev, size_t earlier_bytes,
+                                          size_t earlier_ops) const {
+  // Effects: bounded in number and size.
+  if (emitted.size() > env_.options.max_effects_per_command) {
+    return make_error(ErrorCode::kRejected, "handlers produced " + std::to_string(emitted.size()) +
+                                                " side effects, more than the bound of " +
+                                                std::to_string(env_.options.max_effects_per_command));
+  }
+  std::vector<host::Effect> effects;
+  effects.reserve(emitted.size());
+  size_t effect_bytes = 0;
+  for (host::EmittedEffect& effect : emitted) {
+    const size_t size = effect.effect.to.size() + effect.effect.type.size() + effect.effect.data.size() + 16;
     if (size > store::kMaxEffectBytes) {
-      reply_error(token, ErrorCode::kRejected, "handler '" + emitted.handler + "' produced a side effect over " +
-                                                   std::to_string(store::kMaxEffectBytes) + " bytes");
-      return;
+      return make_error(ErrorCode::kRejected, "handler '" + effect.handler + "' produced a side effect over " +
+                                                  std::to_string(store::kMaxEffectBytes) + " bytes");
     }
     effect_bytes += size + 64;
-    effects.push_back(std::move(emitted.effect));
+    effects.push_back(std::move(effect.effect));
   }
 
+  const Command& command = item.command;
   store::EntryDraft draft;
-  draft.seq = pending_.seq + 1;
+  draft.seq = seq;
   draft.epoch = env_.options.epoch;
-  draft.time_ms = time_ms;
+  draft.time_ms = item.time_ms;
   draft.id = command.id;
   draft.type = command.type;
-  draft.payload = command.data.empty() ? std::string(1, static_cast<char>(0xc0)) : std::move(command.data);
-  Result<store::EncodedEntry> encoded = store::encode_entry(pending_.head, draft);
+  draft.payload = command.data.empty() ? std::string(1, static_cast<char>(0xc0)) : command.data;
+  Result<store::EncodedEntry> encoded = store::encode_entry(prev, draft);
   if (!encoded.ok()) {
-    reply_error(token, ErrorCode::kInvalidArgument, "command cannot be logged: " + encoded.error().message);
-    return;
+    return make_error(ErrorCode::kInvalidArgument, "command cannot be logged: " + encoded.error().message);
   }
   std::vector<store::SnapshotRecord> snapshots;
-  if (env_.options.snapshot_interval > 0 && draft.seq % env_.options.snapshot_interval == 0) {
-    for (const auto& [handler, state] : result.projections) {
+  if (env_.options.snapshot_interval > 0 && seq % env_.options.snapshot_interval == 0) {
+    QUORUM_ASSERT(after != nullptr);  // process() cuts batches at snapshot points
+    for (const auto& [handler, state] : *after) {
       if (state.live.bytes.size() > store::kMaxProjectionBytes) {
         continue;  // too big to snapshot: recovery replays it instead
       }
       store::Snapshot taken;
-      taken.seq = draft.seq;
+      taken.seq = seq;
       taken.chain_hash = encoded->hash();
-      taken.handler_version = semver_of(*snapshot, handler, state.live.version);
+      taken.handler_version = semver_of(snapshot, handler, state.live.version);
       taken.projection_schema = state.live.projection_schema;
       taken.projection = state.live.bytes;
       snapshots.push_back(store::SnapshotRecord{handler, std::move(taken)});
@@ -504,29 +648,33 @@ void Actor::submit(Command command, ReplyToken token) {
   }
   const size_t ops = 3 + effects.size() + snapshots.size();
   if (bytes > env_.options.pending_bytes_bound || ops > kMaxPendingOps) {
-    reply_error(token, ErrorCode::kRejected, "the command's entry, side effects and snapshots are too large to store");
-    return;
+    return make_error(ErrorCode::kRejected, "the command's entry, side effects and snapshots are too large to store");
   }
-  if (!entries_.empty() &&
-      (pending_bytes_ + bytes > env_.options.pending_bytes_bound || pending_ops_ + ops > kMaxPendingOps)) {
-    reply_error(token, ErrorCode::kResourceExhausted, "actor '" + key_ + "' has too much waiting to be written");
-    return;
+  const bool first = entries_.empty() && earlier_ops == 0;
+  if (!first && (pending_bytes_ + earlier_bytes + bytes > env_.options.pending_bytes_bound ||
+                 pending_ops_ + earlier_ops + ops > kMaxPendingOps)) {
+    return make_error(ErrorCode::kResourceExhausted, "actor '" + key_ + "' has too much waiting to be written");
   }
-
-  pending_.projections = std::move(result.projections);
-  pending_.seq = draft.seq;
-  pending_.head = encoded->hash();
-  if (!command.id.empty()) {
-    pending_ids_[command.id] = draft.seq;
-  }
-  pending_bytes_ += bytes;
-  pending_ops_ += ops;
-  entries_.push_back(Pending{draft.seq, std::move(encoded).value(), message, std::move(command.id), std::move(effects),
-                             std::move(snapshots), token, {}, bytes, ops});
+  return Pending{seq, std::move(encoded).value(), {}, {}, std::move(effects), std::move(snapshots), kNoReply, {}, bytes,
+                 ops};
 }
 
-std::string Actor::semver_of(const host::HostSnapshot& snapshot, const std::string& handler,
-                             host::VersionId id) const {
+void Actor::accept(Admitted item, Pending pending) {
+  QUORUM_ASSERT(pending.seq == pending_.seq + 1);
+  pending_.seq = pending.seq;
+  pending_.head = pending.entry.hash();
+  if (!item.command.id.empty()) {
+    pending_ids_[item.command.id] = pending.seq;
+  }
+  pending_bytes_ += pending.bytes;
+  pending_ops_ += pending.ops;
+  pending.message = std::move(item.message);
+  pending.id = std::move(item.command.id);
+  pending.token = item.token;
+  entries_.push_back(std::move(pending));
+}
+
+std::string Actor::semver_of(const host::HostSnapshot& snapshot, const std::string& handler, host::VersionId id) const {
   for (const host::SlotView& slot : snapshot.slots) {
     if (slot.name != handler) {
       continue;
@@ -570,6 +718,7 @@ size_t Actor::write_bytes_estimate() const noexcept {
 
 void Actor::take_write(store::WriteBatch& batch) {
   QUORUM_ASSERT(wants_write());
+  QUORUM_ASSERT(admitted_.empty());
   auto must = [](const Status& status) { QUORUM_ASSERT(status.ok()); };
   for (const Pending& pending : entries_) {
     must(batch.append(key_, pending.entry));
@@ -656,8 +805,14 @@ void Actor::write_done(const Status& status) {
       const store::EntryView view = pending.entry.view();
       StreamEvent event;
       event.key = key_;
-      event.entry = LogEntryView{view.seq, view.epoch, view.time_ms, std::string(view.id), std::string(view.type),
-                                 std::string(view.payload), store::to_hex(hash), store::to_hex(prev)};
+      event.entry = LogEntryView{view.seq,
+                                 view.epoch,
+                                 view.time_ms,
+                                 std::string(view.id),
+                                 std::string(view.type),
+                                 std::string(view.payload),
+                                 store::to_hex(hash),
+                                 store::to_hex(prev)};
       if (n + 1 == in_flight_entries_) {
         Result<ActorView> current = this->view();
         if (current.ok()) {
@@ -719,6 +874,10 @@ void Actor::tick() {
 }
 
 void Actor::abandon(std::string_view reason) {
+  while (!admitted_.empty()) {
+    Admitted item = take_admitted();
+    refuse(item, make_error(ErrorCode::kUnavailable, std::string(reason)));
+  }
   const size_t keep = in_flight_entries_;
   while (entries_.size() > keep) {
     Pending& pending = entries_.back();

@@ -26,6 +26,9 @@ void Registry::note(Actor& actor) {
   if (actor.wants_write()) {
     writers_.insert(&actor);
   }
+  if (actor.has_admitted()) {
+    admitted_.insert(&actor);
+  }
   if (actor.state() == Actor::State::kCrashed) {
     crashed_.insert(&actor);
   }
@@ -34,6 +37,7 @@ void Registry::note(Actor& actor) {
 void Registry::forget(Actor& actor) {
   std::erase(with_outputs_, &actor);
   writers_.erase(&actor);
+  admitted_.erase(&actor);
   crashed_.erase(&actor);
 }
 
@@ -118,7 +122,17 @@ void Registry::delivery_failed(std::string_view source, uint64_t source_seq, uin
   note(actor);
 }
 
+void Registry::process() {
+  std::vector<Actor*> actors(admitted_.begin(), admitted_.end());
+  admitted_.clear();
+  for (Actor* actor : actors) {
+    actor->process();
+    note(*actor);
+  }
+}
+
 std::vector<Actor*> Registry::writers() {
+  process();
   std::vector<Actor*> out;
   for (Actor* actor : writers_) {
     if (actor->wants_write()) {
@@ -221,6 +235,7 @@ void Registry::drop_all() {
   lru_.clear();
   with_outputs_.clear();
   writers_.clear();
+  admitted_.clear();
   crashed_.clear();
   pending_replies_.clear();
 }

@@ -77,6 +77,14 @@ struct RunResult {
   bool ok() const noexcept { return status == CallStatus::kOk; }
 };
 
+// The outcome of run_batch(). Usable only when complete.
+struct BatchRunResult {
+  bool complete = false;                            // every handler accepted every message
+  ActorProjections projections;                     // the state after the last message
+  std::vector<std::vector<EmittedEffect>> effects;  // per message, in slot order
+  uint64_t generation = 0;                          // the HostSnapshot used
+};
+
 class ProjectionRunner {
  public:
   struct Options {
@@ -97,6 +105,20 @@ class ProjectionRunner {
   // The same with a snapshot the caller already holds.
   RunResult run(const HostSnapshot& snapshot, std::string_view key, const ActorProjections& current,
                 const HistoryAccessor& history, std::string_view message) const;
+
+  // Runs `messages` (envelopes, in log order) with one handle_batch call per
+  // active handler: the per-message cost of decoding and encoding each
+  // projection is paid once per batch. When complete, the result equals
+  // calling run() once per message (the projections after the last one, the
+  // effects of each). It is attempted only where that equality is certain:
+  // no slot has a dark candidate, and every active handler has handle_batch
+  // and does not read history (handle_batch sees the history before the
+  // first message). Otherwise, or when any handler refuses or fails any
+  // message, the result is not complete and nothing of it may be used: the
+  // caller runs the messages one by one with run(), which also names the
+  // refusing handler and its reason.
+  BatchRunResult run_batch(const HostSnapshot& snapshot, std::string_view key, const ActorProjections& current,
+                           const HistoryAccessor& history, const std::vector<std::string_view>& messages) const;
 
   // Brings every projection to the active versions without a message (so a
   // reader sees projections in the current schema after a swap). Shadows

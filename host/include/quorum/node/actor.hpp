@@ -1,11 +1,14 @@
 // Actor: one key's patient actor as a sans-IO state machine.
 //
-// What: the actor orders the commands of one key. A submitted command runs
-// through the active handlers at once (ProjectionRunner) against the
-// projections as they will be after every command accepted before it
-// ("pending" state); a rejection is answered at once and changes nothing; an
-// accepted command becomes the next log entry (seq, epoch, time from the
-// injected clock, id, type, payload, hash chain) and waits for the next write.
+// What: the actor orders the commands of one key. A submitted command is
+// checked (shape, idempotency, queue bound) and admitted; process() runs the
+// admitted commands through the active handlers (ProjectionRunner) against
+// the projections as they will be after every command accepted before them
+// ("pending" state), several at once with one handle_batch call per handler
+// where that is equivalent to one call per command; a rejection is answered
+// then and changes nothing; an accepted command becomes the next log entry
+// (seq, epoch, time from the injected clock at admission, id, type, payload,
+// hash chain) and waits for the next write.
 // take_write() adds every waiting entry (plus its idempotency record, outbox
 // records of its side effects, snapshots every N entries and the replica
 // meta) to the caller's WriteBatch; the caller commits it (group commit) and
@@ -67,14 +70,16 @@ inline constexpr ReplyToken kNoReply = 0;
 // Store operations one actor may have waiting (its write always fits in one
 // WriteBatch, however many actors share it: see LocalNode's group commit).
 inline constexpr size_t kMaxPendingOps = store::kMaxBatchOps / 2;
+// Admitted commands run through the handlers in one handle_batch call.
+inline constexpr size_t kMaxProcessBatch = 256;
 
 struct ActorOptions {
-  uint64_t epoch = 1;                 // creation epoch of new entries (1 until replication lands)
-  uint64_t snapshot_interval = 1000;  // a snapshot of every projection each N entries (0: never)
-  size_t queue_bound = 4096;          // accepted-but-not-durable commands (+ waiting duplicates)
+  uint64_t epoch = 1;                             // creation epoch of new entries (1 until replication lands)
+  uint64_t snapshot_interval = 1000;              // a snapshot of every projection each N entries (0: never)
+  size_t queue_bound = 4096;                      // accepted-but-not-durable commands (+ waiting duplicates)
   size_t pending_bytes_bound = size_t{48} << 20;  // bytes of those commands' entries and effects
-  size_t recent_ids_bound = 4096;     // applied command ids remembered in memory (older: store look-up)
-  size_t history_window = 256;        // log entries a history read caches
+  size_t recent_ids_bound = 4096;                 // applied command ids remembered in memory (older: store look-up)
+  size_t history_window = 256;                    // log entries a history read caches
   size_t max_effects_per_command = 1024;
   size_t outbox_resend_bound = store::kMaxReadOutbox;  // outbox records re-sent per recovery
   size_t recovery_tail_bound = 1'000'000;              // longest log tail a recovery replays (needs snapshots)
@@ -157,10 +162,18 @@ class Actor {
   bool exists() const noexcept { return durable_.seq > 0; }
 
   // Input: a command (command.key must equal key()). Answers at once for a
-  // rejection, a malformed command, a full queue, a refusing actor, or a
-  // duplicate of a durable command; otherwise the answer comes after the
-  // write that carries it (or its original) is durable.
+  // malformed command, a full queue, a refusing actor, or a duplicate of a
+  // durable command; otherwise the command is admitted: process() answers a
+  // rejection, and an accepted command is answered after the write that
+  // carries it (or its original) is durable.
   void submit(Command command, ReplyToken token);
+  // Runs every admitted command through the handlers (see the top). The
+  // driver calls it once per round of inputs (LocalNode: before each group
+  // commit), so commands that arrived together share handle_batch calls;
+  // take_write() calls it too. Cheap when nothing is admitted.
+  void process();
+  // Commands admitted and not processed yet.
+  bool has_admitted() const noexcept { return !admitted_.empty(); }
 
   // True when take_write() has something to add and no write is in flight.
   bool wants_write() const noexcept;
@@ -171,8 +184,9 @@ class Actor {
   size_t write_ops_estimate() const noexcept;
   size_t write_bytes_estimate() const noexcept;
   // Adds the next write to `batch` (which must have room: see the
-  // estimates). Precondition: wants_write(). The write is then in flight
-  // until write_done().
+  // estimates). Precondition: wants_write(), and nothing admitted (call
+  // process() first: it may change what there is to write). The write is
+  // then in flight until write_done().
   void take_write(store::WriteBatch& batch);
   // Input: the write taken last is durable (ok) or failed (nothing of it was
   // applied).
@@ -213,6 +227,7 @@ class Actor {
  private:
   class LogHistory;
   struct Pending;
+  struct Admitted;
   struct StateAt {
     uint64_t seq = 0;
     store::Hash head{};
@@ -222,6 +237,16 @@ class Actor {
   Actor(const ActorEnv& env, std::string key);
   void start();
   void fail(State state, std::string reason);
+  Admitted take_admitted();
+  void refuse(Admitted& item, const Error& error);
+  bool resolve_retry();
+  size_t batchable_prefix();
+  void process_one(const host::HostSnapshot& snapshot);
+  bool process_batch(const host::HostSnapshot& snapshot, size_t count);
+  Result<Pending> build_entry(const Admitted& item, std::vector<host::EmittedEffect>& emitted,
+                              const host::ActorProjections* after, const host::HostSnapshot& snapshot, uint64_t seq,
+                              const store::Hash& prev, size_t earlier_bytes, size_t earlier_ops) const;
+  void accept(Admitted item, Pending pending);
   void reply(ReplyToken token, Result<CommandReceipt> result);
   void reply_error(ReplyToken token, ErrorCode code, std::string message);
   CommandReceipt receipt(uint64_t seq, const store::Hash& hash, bool duplicate) const;
@@ -237,9 +262,11 @@ class Actor {
   std::optional<Error> failure_;
   std::unique_ptr<LogHistory> history_;
 
-  StateAt durable_;             // what the store holds
-  StateAt pending_;             // after every accepted command (== durable_ when none)
-  std::deque<Pending> entries_; // accepted, not durable: in-flight ones first
+  std::deque<Admitted> admitted_;  // not yet run through the handlers, in admission order
+
+  StateAt durable_;              // what the store holds
+  StateAt pending_;              // after every accepted command (== durable_ when none)
+  std::deque<Pending> entries_;  // accepted, not durable: in-flight ones first
   size_t in_flight_entries_ = 0;
   std::optional<StateAt> in_flight_;  // the state once the in-flight write is durable
   size_t pending_bytes_ = 0;
@@ -250,6 +277,10 @@ class Actor {
   std::unordered_map<std::string, store::IdempotencyRecord> recent_;
   std::deque<std::string> recent_order_;
   std::unordered_map<std::string, uint64_t> pending_ids_;  // id -> seq
+  // True while recent_ holds every id this actor ever applied (it started
+  // empty in this incarnation and nothing was evicted since): a miss then
+  // needs no store look-up.
+  bool ids_complete_ = false;
 
   // Outbox: deliveries sent, to retry, and confirmed (to delete).
   std::map<std::pair<uint64_t, uint32_t>, host::Effect> outstanding_;

@@ -33,16 +33,16 @@
 namespace quorum::node {
 
 struct RegistryOptions {
-  size_t max_active = 100'000;          // running actors; LRU passivation above it
+  size_t max_active = 100'000;           // running actors; LRU passivation above it
   int64_t idle_passivation_ms = 60'000;  // a quiescent actor idle this long is dropped (<= 0: never)
-  size_t eviction_scan_bound = 64;      // actors looked at per LRU eviction
+  size_t eviction_scan_bound = 64;       // actors looked at per LRU eviction
 };
 
 struct RegistryCounters {
-  uint64_t started = 0;      // actors recovered (first message, re-activation, restart)
+  uint64_t started = 0;  // actors recovered (first message, re-activation, restart)
   uint64_t passivated = 0;
-  uint64_t restarted = 0;    // crashed actors restarted from their log
-  uint64_t failed_total = 0; // actors that came up refusing service
+  uint64_t restarted = 0;     // crashed actors restarted from their log
+  uint64_t failed_total = 0;  // actors that came up refusing service
 };
 
 class Registry {
@@ -61,11 +61,15 @@ class Registry {
   void delivery_confirmed(std::string_view source, uint64_t source_seq, uint32_t index);
   void delivery_failed(std::string_view source, uint64_t source_seq, uint32_t index);
 
-  // Actors that want a write now, in key order (the driver takes their
-  // writes into one batch, commits it and calls write_done on each).
+  // Runs the admitted commands of every actor that has some (Actor::process:
+  // the commands that arrived since the last round share handler calls).
+  void process();
+  // Actors that want a write now, in key order, after process() (the driver
+  // takes their writes into one batch, commits it and calls write_done on
+  // each).
   std::vector<Actor*> writers();
-  // True if writers() would return someone (cheap: no scan).
-  bool has_writers() const noexcept { return !writers_.empty(); }
+  // True if writers() may return someone (cheap: no scan).
+  bool has_writers() const noexcept { return !writers_.empty() || !admitted_.empty(); }
   void write_done(Actor& actor, const Status& status);
 
   // Timer: idle passivation, delivery retries, supervision.
@@ -106,9 +110,11 @@ class Registry {
   std::unordered_map<std::string, Slot> actors_;
   std::list<std::string> lru_;  // front: most recently used
   // Work indexes, so no call scans every actor: actors with outputs to
-  // drain, actors that may want a write, crashed actors to restart.
+  // drain, actors that may want a write or have commands to process,
+  // crashed actors to restart.
   std::vector<Actor*> with_outputs_;
   std::unordered_set<Actor*> writers_;
+  std::unordered_set<Actor*> admitted_;  // actors with admitted commands
   std::unordered_set<Actor*> crashed_;
   RegistryCounters counters_;
   std::map<std::string, uint64_t> handler_errors_;
