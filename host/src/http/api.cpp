@@ -466,26 +466,38 @@ void Api::submit_batch(Call& call) {
     call.error(items.error().code == ErrorCode::kResourceExhausted ? 413 : 400, items.error().message);
     return;
   }
-  // Results are gathered in request order; the last callback answers.
+  // Results are gathered in request order, each already rendered as JSON
+  // text (node::append_*_json, as dump_json would render it); the last
+  // callback answers with the same bytes json_response would send.
   struct Batch {
     std::mutex mutex;
-    std::vector<json> results;
+    std::vector<std::string> results;
     size_t pending = 0;
     Respond respond;
     unsigned version = 11;
     bool keep_alive = true;
     bool ndjson = false;
     void finish() {
-      if (ndjson) {
-        std::string body;
-        for (const json& r : results) {
-          body += dump_json(r);
-          body.push_back('\n');
-        }
-        respond(make_response(200, std::move(body), "application/x-ndjson", version, keep_alive));
-      } else {
-        respond(json_response(200, json{{"results", std::move(results)}}, version, keep_alive));
+      respond(ndjson ? make_response(200, join("", "\n"), "application/x-ndjson", version, keep_alive)
+                     : make_response(200, "{\"results\":[" + join(",", "") + "]}\n", "application/json", version,
+                                     keep_alive));
+    }
+    // The results, each followed by `end` and separated by `separator`.
+    std::string join(std::string_view separator, std::string_view end) const {
+      size_t size = 0;
+      for (const std::string& r : results) {
+        size += r.size() + separator.size() + end.size();
       }
+      std::string body;
+      body.reserve(size + 16);
+      for (size_t i = 0; i < results.size(); ++i) {
+        if (i > 0) {
+          body += separator;
+        }
+        body += results[i];
+        body += end;
+      }
+      return body;
     }
   };
   auto batch = std::make_shared<Batch>();
@@ -502,15 +514,19 @@ void Api::submit_batch(Call& call) {
     } else {
       metrics_->commands_invalid.fetch_add(1, std::memory_order_relaxed);
       unsigned status = item.error().code == ErrorCode::kResourceExhausted ? 413 : 400;
-      batch->results[i] = json{{"status", status}, {"error", item.error().message}};
+      node::append_error_json(batch->results[i], {}, status, item.error().message);
     }
   }
   batch->pending = valid.size() + 1;  // +1: this function's own hold, released below
   for (auto& [index, command] : valid) {
     std::string key = command.key;
     node_.submit(std::move(command), [batch, index = index, key = std::move(key)](Result<node::CommandReceipt> r) {
-      json result = r ? node::receipt_to_json(*r)
-                      : json{{"key", key}, {"status", http_status(r.error().code)}, {"error", r.error().message}};
+      std::string result;
+      if (r) {
+        node::append_receipt_json(result, *r);
+      } else {
+        node::append_error_json(result, key, http_status(r.error().code), r.error().message);
+      }
       bool last = false;
       {
         std::lock_guard lock(batch->mutex);

@@ -47,8 +47,9 @@ Result<Command> decode_command_json(std::string_view key, std::string_view body)
 Result<Command> decode_command_msgpack(std::string_view key, std::string_view body);
 
 // Decodes an already parsed command map (the key comes from its "key"
-// field when `key` is empty). Shared by the decoders above and the batch
-// decoders.
+// field when `key` is empty). The JSON decoders above and below give the
+// same commands and errors without building the DOM (a SAX pass writes
+// "data" straight to msgpack); this is their reference.
 Result<Command> command_from_json(std::string_view key, const nlohmann::json& value);
 
 // A batch: one result per command, in request order; a bad item fails only
@@ -71,6 +72,16 @@ Result<nlohmann::json> msgpack_to_json(std::string_view bytes);
 
 // JSON -> text, replacing invalid UTF-8 instead of throwing.
 std::string dump_json(const nlohmann::json& value);
+
+// Hand-written JSON for hot paths, byte for byte what dump_json gives for
+// the same value (invalid UTF-8 replaced by U+FFFD the same way).
+// append_json_string: `text` as a quoted JSON string.
+// append_receipt_json: dump_json(receipt_to_json(receipt)).
+// append_error_json: {"error": message, "key": key, "status": status}, the
+// "key" member left out when `key` is empty.
+void append_json_string(std::string& out, std::string_view text);
+void append_receipt_json(std::string& out, const CommandReceipt& receipt);
+void append_error_json(std::string& out, std::string_view key, unsigned status, std::string_view message);
 
 // Node answers as the JSON of docs/api.md. Projection and payload bytes that
 // are not valid msgpack are rendered as {"invalid_msgpack": "<reason>"}.
