@@ -269,6 +269,20 @@ inline std::vector<std::string> extract(const sdk::Message& message, std::span<c
 
 // ---- projection ----------------------------------------------------------
 
+// A field's parsed path, computed on first use and kept with the decoded
+// projection for the rest of a handle_batch call. Not part of the value:
+// two caches always compare equal.
+struct PathCache {
+  std::optional<std::vector<Step>> steps;
+  const std::vector<Step>& of(std::string_view field) {
+    if (!steps) {
+      steps = parse_path(field);
+    }
+    return *steps;
+  }
+  bool operator==(const PathCache&) const { return true; }
+};
+
 struct Counter {
   std::string field;
   std::optional<std::vector<std::string>> types;  // sorted, unique; nullopt: every type
@@ -277,6 +291,7 @@ struct Counter {
   uint64_t missing = 0;
   uint64_t other = 0;
   std::map<std::string, uint64_t> values;
+  PathCache path;
   bool operator==(const Counter&) const = default;
 };
 
@@ -297,6 +312,7 @@ struct Index {
   uint64_t missing = 0;
   uint64_t overflow = 0;
   std::map<std::string, IndexEntry> entries;
+  PathCache path;
   bool operator==(const Index&) const = default;
 };
 
@@ -524,7 +540,7 @@ class Projections {
         continue;
       }
       ++counter.messages;
-      const std::vector<std::string> values = extract(message, parse_path(counter.field));
+      const std::vector<std::string> values = extract(message, counter.path.of(counter.field));
       if (values.empty()) {
         ++counter.missing;
       }
@@ -542,7 +558,7 @@ class Projections {
         continue;
       }
       ++index.messages;
-      const std::vector<std::string> values = extract(message, parse_path(index.field));
+      const std::vector<std::string> values = extract(message, index.path.of(index.field));
       if (values.empty()) {
         ++index.missing;
       }

@@ -136,6 +136,46 @@ TEST(ActorTest, ARetryInFlightGetsTheOriginalAnswerAndIsAppliedOnce) {
   EXPECT_EQ(h.projection("p/1")["total"], 4);
 }
 
+// Ids beyond the in-memory window (recent_ids_bound) are found in the
+// store: a retry of an evicted id is still a duplicate, in one batch or
+// one by one, and a batch holding a retry of its own command applies it once.
+TEST(ActorTest, RetriesOfIdsEvictedFromMemoryAreFoundInTheStore) {
+  ActorOptions options;
+  options.recent_ids_bound = 3;
+  Harness h(options);
+  std::vector<ReplyToken> originals;
+  for (int i = 0; i < 10; ++i) {
+    originals.push_back(h.admit(add("p/1", "ballot-" + std::to_string(i), i)));
+  }
+  h.commit();
+  for (ReplyToken token : originals) {
+    ASSERT_TRUE(h.reply(token).ok());
+  }
+  // Admitted together: retries of evicted and of remembered ids, a new
+  // command, and a retry of that new command in the same batch.
+  const ReplyToken evicted = h.admit(add("p/1", "ballot-0", 0));
+  const ReplyToken fresh = h.admit(add("p/1", "ballot-10", 10));
+  const ReplyToken remembered = h.admit(add("p/1", "ballot-9", 9));
+  const ReplyToken fresh_again = h.admit(add("p/1", "ballot-10", 10));
+  const ReplyToken evicted_too = h.admit(add("p/1", "ballot-4", 4));
+  h.commit();
+  for (ReplyToken retry : {evicted, remembered, evicted_too}) {
+    ASSERT_TRUE(h.reply(retry).ok());
+    EXPECT_TRUE(h.reply(retry)->duplicate);
+  }
+  EXPECT_EQ(h.reply(evicted)->seq, 1u);
+  EXPECT_EQ(h.reply(evicted)->hash_hex, h.reply(originals[0])->hash_hex);
+  EXPECT_EQ(h.reply(evicted_too)->seq, 5u);
+  ASSERT_TRUE(h.reply(fresh).ok());
+  EXPECT_FALSE(h.reply(fresh)->duplicate);
+  EXPECT_EQ(h.reply(fresh)->seq, 11u);
+  ASSERT_TRUE(h.reply(fresh_again).ok());
+  EXPECT_TRUE(h.reply(fresh_again)->duplicate);
+  EXPECT_EQ(h.reply(fresh_again)->seq, 11u);
+  EXPECT_EQ(h.log("p/1").size(), 11u);
+  EXPECT_EQ(h.projection("p/1")["total"], 55);
+}
+
 TEST(ActorTest, ARejectionIsAnsweredAtOnceAndChangesNothing) {
   Harness h;
   h.submit(add("p/1", "a", 3));

@@ -354,9 +354,9 @@ void Actor::remember(std::string_view id, uint64_t seq, const store::Hash& hash)
   if (!inserted) {
     return;
   }
-  recent_order_.push_back(it->first);
+  recent_order_.push_back(&it->first);  // node-based map: the key stays put until erased
   while (recent_order_.size() > env_.options.recent_ids_bound) {
-    recent_.erase(recent_order_.front());
+    recent_.erase(recent_.find(*recent_order_.front()));  // by iterator: the key lives in the node
     recent_order_.pop_front();
     ids_complete_ = false;
   }

@@ -275,7 +275,7 @@ class Actor {
 
   // Applied ids (bounded, oldest evicted) and ids of pending entries.
   std::unordered_map<std::string, store::IdempotencyRecord> recent_;
-  std::deque<std::string> recent_order_;
+  std::deque<const std::string*> recent_order_;  // keys of recent_, oldest first
   std::unordered_map<std::string, uint64_t> pending_ids_;  // id -> seq
   // True while recent_ holds every id this actor ever applied (it started
   // empty in this incarnation and nothing was evicted since): a miss then
