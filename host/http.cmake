@@ -24,6 +24,18 @@ target_compile_features(quorum_http PUBLIC cxx_std_20)
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/include/quorum/node/local_node.hpp AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/src/node/local_node.cpp)
   add_executable(quorumd quorumd/main.cpp)
   target_link_libraries(quorumd PRIVATE quorum_http quorum_node CLI11::CLI11 spdlog::spdlog)
+  # jemalloc for the node process (plugins included: they use the process's
+  # malloc): the command path allocates many short-lived strings from several
+  # threads, where glibc's allocator spent about a quarter of the node's CPU
+  # (docs/benchmarks.md). Not with the sanitizers, which bring their own.
+  if(NOT QUORUM_SANITIZE)
+    find_library(QUORUM_JEMALLOC NAMES jemalloc)
+    if(QUORUM_JEMALLOC)
+      target_link_libraries(quorumd PRIVATE ${QUORUM_JEMALLOC})
+    else()
+      message(WARNING "jemalloc not found (Debian: libjemalloc-dev): quorumd uses glibc malloc")
+    endif()
+  endif()
   target_compile_definitions(quorumd PRIVATE
     QUORUM_BUILD_PLUGIN_DIR="${CMAKE_BINARY_DIR}/plugins"
     QUORUM_INSTALL_PLUGIN_DIR="${CMAKE_INSTALL_FULL_LIBDIR}/quorum/plugins")
