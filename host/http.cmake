@@ -8,7 +8,11 @@
 # quorumd: one node (LocalNode + Server), built once the node library exists.
 find_package(Threads REQUIRED)
 
-add_library(quorum_command_codec STATIC src/node/command_codec.cpp)
+add_library(quorum_command_codec STATIC
+  src/node/command_codec.cpp
+  src/node/command_fields.cpp
+  src/node/command_json_reader.cpp
+  src/node/json_text_writer.cpp)
 add_library(Quorum::CommandCodec ALIAS quorum_command_codec)
 target_include_directories(quorum_command_codec PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
 target_link_libraries(quorum_command_codec PUBLIC quorum_host msgpackc-cxx nlohmann_json::nlohmann_json)

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <quorum/host/result.hpp>
+#include <quorum/node/json_text_writer.hpp>
 #include <quorum/node/node_service.hpp>
 
 #include <nlohmann/json.hpp>
@@ -65,23 +66,18 @@ Result<BatchItems> decode_batch_json(std::string_view body);
 
 // Msgpack bytes (one value) -> JSON. Binary and ext values become
 // {"bin": "<hex>"} / {"ext": type, "bin": "<hex>"}; map keys that are not
-// strings are rendered as their JSON text; invalid UTF-8 is replaced when the
-// JSON is dumped (use dump_json). Errors: malformed, trailing bytes, deeper
-// than kMaxCommandDepth.
+// strings become their JSON text (scalar, bin and ext keys) or "<array of
+// N>" / "<map of N>" (container keys), so the output stays linear in the
+// input; invalid UTF-8 is replaced when the JSON is dumped (use dump_json).
+// Errors: malformed, trailing bytes, deeper than kMaxCommandDepth.
 Result<nlohmann::json> msgpack_to_json(std::string_view bytes);
 
 // JSON -> text, replacing invalid UTF-8 instead of throwing.
 std::string dump_json(const nlohmann::json& value);
 
-// Hand-written JSON for hot paths, byte for byte what dump_json gives for
-// the same value (invalid UTF-8 replaced by U+FFFD the same way).
-// append_json_string: `text` as a quoted JSON string.
-// append_receipt_json: dump_json(receipt_to_json(receipt)).
-// append_error_json: {"error": message, "key": key, "status": status}, the
-// "key" member left out when `key` is empty.
-void append_json_string(std::string& out, std::string_view text);
-void append_receipt_json(std::string& out, const CommandReceipt& receipt);
-void append_error_json(std::string& out, std::string_view key, unsigned status, std::string_view message);
+// Hand-written JSON for hot paths, byte for byte what dump_json gives
+// (append_json_string, append_receipt_json, append_error_json): see
+// json_text_writer.hpp, included above.
 
 // Node answers as the JSON of docs/api.md. Projection and payload bytes that
 // are not valid msgpack are rendered as {"invalid_msgpack": "<reason>"}.
