@@ -76,7 +76,7 @@ inline constexpr size_t kMaxProcessBatch = 256;
 struct ActorOptions {
   uint64_t epoch = 1;                             // creation epoch of new entries (1 until replication lands)
   uint64_t snapshot_interval = 1000;              // a snapshot of every projection each N entries (0: never)
-  size_t queue_bound = 4096;                      // accepted-but-not-durable commands (+ waiting duplicates)
+  size_t queue_bound = 4096;                      // admitted or accepted-but-not-durable commands (+ waiting retries)
   size_t pending_bytes_bound = size_t{48} << 20;  // bytes of those commands' entries and effects
   size_t recent_ids_bound = 4096;                 // applied command ids remembered in memory (older: store look-up)
   size_t history_window = 256;                    // log entries a history read caches
@@ -214,7 +214,8 @@ class Actor {
   uint64_t durable_seq() const noexcept { return durable_.seq; }
   const store::Hash& durable_head() const noexcept { return durable_.head; }
   const host::ActorProjections& durable_projections() const noexcept { return durable_.projections; }
-  // Commands accepted but not durable, and duplicates waiting for them.
+  // Commands admitted (not yet processed) or accepted but not durable, and
+  // retries waiting for them.
   size_t queue_depth() const noexcept;
   // Deliveries emitted and not yet confirmed.
   size_t outstanding_deliveries() const noexcept { return outstanding_.size(); }
@@ -275,7 +276,7 @@ class Actor {
 
   // Applied ids (bounded, oldest evicted) and ids of pending entries.
   std::unordered_map<std::string, store::IdempotencyRecord> recent_;
-  std::deque<const std::string*> recent_order_;  // keys of recent_, oldest first
+  std::deque<const std::string*> recent_order_;            // keys of recent_, oldest first
   std::unordered_map<std::string, uint64_t> pending_ids_;  // id -> seq
   // True while recent_ holds every id this actor ever applied (it started
   // empty in this incarnation and nothing was evicted since): a miss then
