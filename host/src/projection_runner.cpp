@@ -59,6 +59,19 @@ std::string describe(const HandlerVersion& version) {
   return version.name() + " " + version.semver() + " (version " + std::to_string(version.id()) + ")";
 }
 
+// The projection to continue from for `active`: the live one, or after a
+// promote the candidate's shadow (which is exactly the live projection in
+// the active version's terms). Null: the actor has none for this slot.
+const ProjectionState* prior_for(const HandlerProjection* state, const HandlerVersion& active) {
+  if (state == nullptr) {
+    return nullptr;
+  }
+  if (state->live.version != active.id() && state->shadow && state->shadow->version == active.id()) {
+    return &*state->shadow;
+  }
+  return &state->live;
+}
+
 }  // namespace
 
 ProjectionRunner::ProjectionRunner(const PluginHost& host, Options options) : host_(&host), options_(options) {
@@ -169,14 +182,8 @@ RunResult ProjectionRunner::run(const HostSnapshot& snapshot, std::string_view k
     const auto found = current.find(slot.name);
     const HandlerProjection* state = found != current.end() ? &found->second : nullptr;
 
-    // 1. The live projection in the active version's terms. After a promote
-    // the candidate's shadow is exactly that.
-    const ProjectionState* prior = state != nullptr ? &state->live : nullptr;
-    if (state != nullptr && state->live.version != active.id() && state->shadow &&
-        state->shadow->version == active.id()) {
-      prior = &*state->shadow;
-    }
-    Result<std::string> live_before = continue_projection(active, prior, key, history);
+    // 1. The live projection in the active version's terms.
+    Result<std::string> live_before = continue_projection(active, prior_for(state, active), key, history);
     if (!live_before.ok()) {
       return refuse(slot.name, CallStatus::kFailed,
                     "cannot bring the projection up to " + describe(active) + ": " + live_before.error().message);
@@ -266,12 +273,7 @@ BatchRunResult ProjectionRunner::run_batch(const HostSnapshot& snapshot, std::st
     const HandlerVersion& active = *slot.active;
     const auto found = current.find(slot.name);
     const HandlerProjection* state = found != current.end() ? &found->second : nullptr;
-    const ProjectionState* prior = state != nullptr ? &state->live : nullptr;
-    if (state != nullptr && state->live.version != active.id() && state->shadow &&
-        state->shadow->version == active.id()) {
-      prior = &*state->shadow;
-    }
-    Result<std::string> live_before = continue_projection(active, prior, key, history);
+    Result<std::string> live_before = continue_projection(active, prior_for(state, active), key, history);
     if (!live_before.ok()) {
       return BatchRunResult{};
     }
@@ -305,12 +307,7 @@ Result<ActorProjections> ProjectionRunner::refresh(std::string_view key, const A
     }
     const auto found = current.find(slot.name);
     const HandlerProjection* state = found != current.end() ? &found->second : nullptr;
-    const ProjectionState* prior = state != nullptr ? &state->live : nullptr;
-    if (state != nullptr && state->live.version != slot.active->id() && state->shadow &&
-        state->shadow->version == slot.active->id()) {
-      prior = &*state->shadow;
-    }
-    Result<std::string> bytes = continue_projection(*slot.active, prior, key, history);
+    Result<std::string> bytes = continue_projection(*slot.active, prior_for(state, *slot.active), key, history);
     if (!bytes.ok()) {
       return make_error(bytes.error().code, "handler '" + slot.name + "': " + bytes.error().message);
     }
