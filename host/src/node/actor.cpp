@@ -424,8 +424,6 @@ Actor::Admitted Actor::take_admitted() {
   return item;
 }
 
-void Actor::refuse(Admitted& item, const Error& error) { reply(item.token, error); }
-
 bool Actor::resolve_retry() {
   QUORUM_ASSERT(!admitted_.empty());
   const Admitted& item = admitted_.front();
@@ -446,8 +444,7 @@ bool Actor::resolve_retry() {
   }
   std::optional<store::IdempotencyRecord> applied = find_applied(item.command.id);
   if (state_ != State::kServing) {
-    Admitted failed = take_admitted();
-    refuse(failed, *failure_);
+    reply(take_admitted().token, *failure_);
     return true;
   }
   if (applied) {
@@ -517,7 +514,7 @@ void Actor::process() {
   }
   while (!admitted_.empty()) {
     Admitted item = take_admitted();
-    refuse(item, *failure_);
+    reply(item.token, *failure_);
   }
 }
 
@@ -528,23 +525,23 @@ void Actor::process_one(const host::HostSnapshot& snapshot) {
     const std::string why = history_->failure();
     history_->clear_failure();
     fail(State::kCrashed, "actor '" + key_ + "' crashed: history unreadable: " + why);
-    refuse(item, *failure_);
+    reply(item.token, *failure_);
     return;
   }
   if (!result.ok()) {
     if (result.status == host::CallStatus::kRejected) {
-      refuse(item, make_error(ErrorCode::kRejected,
-                              "handler '" + result.handler + "' rejected the command: " + result.error));
+      reply(item.token,
+            make_error(ErrorCode::kRejected, "handler '" + result.handler + "' rejected the command: " + result.error));
     } else {
       ++handler_errors_[result.handler];
-      refuse(item, make_error(ErrorCode::kRejected, "handler '" + result.handler + "' failed: " + result.error));
+      reply(item.token, make_error(ErrorCode::kRejected, "handler '" + result.handler + "' failed: " + result.error));
     }
     return;
   }
   Result<Pending> pending =
       build_entry(item, result.effects, &result.projections, snapshot, pending_.seq + 1, pending_.head, 0, 0);
   if (!pending.ok()) {
-    refuse(item, pending.error());
+    reply(item.token, pending.error());
     return;
   }
   pending_.projections = std::move(result.projections);
@@ -876,7 +873,7 @@ void Actor::tick() {
 void Actor::abandon(std::string_view reason) {
   while (!admitted_.empty()) {
     Admitted item = take_admitted();
-    refuse(item, make_error(ErrorCode::kUnavailable, std::string(reason)));
+    reply(item.token, make_error(ErrorCode::kUnavailable, std::string(reason)));
   }
   const size_t keep = in_flight_entries_;
   while (entries_.size() > keep) {

@@ -239,7 +239,6 @@ class Actor {
   void start();
   void fail(State state, std::string reason);
   Admitted take_admitted();
-  void refuse(Admitted& item, const Error& error);
   bool resolve_retry();
   size_t batchable_prefix();
   void process_one(const host::HostSnapshot& snapshot);
