@@ -95,6 +95,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     net::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
   }
 
+  // Closes at once. Only when no thread runs the io_context (after stop()
+  // joined them): a close posted to the strand may not have run yet.
+  void close_now() { close(); }
+
  private:
   void read_header() {
     if (closed_) {
@@ -421,6 +425,13 @@ void Server::stop() {
       t.join();
     }
     s.threads.clear();
+    // ioc.stop() may have overtaken a posted close on another thread: no
+    // thread runs the io_context now, so close what is still open here.
+    for (auto& weak : connections) {
+      if (auto connection = weak.lock()) {
+        connection->close_now();
+      }
+    }
   }
 }
 
