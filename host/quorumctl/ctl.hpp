@@ -10,10 +10,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
+#include <optional>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+}
 
 namespace quorum::ctl {
 
@@ -83,5 +90,15 @@ int run_get(const Context& context, const std::string& key);
 int run_log(const Context& context, const std::string& key, uint64_t from, uint64_t limit, bool all);
 int run_tail(const Context& context, const std::string& prefix, uint64_t count, uint64_t seconds);
 int run_plugin(const Context& context, const std::string& action, const std::string& name, const std::string& argument);
+
+
+// A subcommand group registered on the app: run() is called after parsing
+// and returns nullopt if none of the group's subcommands was given.
+using GroupRunner = std::function<std::optional<int>()>;
+
+// ---- cluster_commands.cpp: cluster up|status|down (processes on this machine)
+GroupRunner add_cluster_commands(CLI::App& app, const Context& context);
+// ---- topology_commands.cpp: topology show|add-node|remove-node|drain
+GroupRunner add_topology_commands(CLI::App& app, const Context& context);
 
 }  // namespace quorum::ctl

@@ -86,6 +86,9 @@ int main(int argc, char** argv) {
     sub->add_option("name", plugin_name, "slot name")->required();
   }
 
+  GroupRunner cluster_runner = add_cluster_commands(app, context);
+  GroupRunner topology_runner = add_topology_commands(app, context);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -95,6 +98,11 @@ int main(int argc, char** argv) {
   context.timeout = std::chrono::seconds(timeout_s);
   context.progress = !no_progress;
 
+  for (const GroupRunner* runner : {&cluster_runner, &topology_runner}) {
+    if (std::optional<int> code = (*runner)()) {
+      return *code;
+    }
+  }
   if (*status) {
     return run_status(context);
   }

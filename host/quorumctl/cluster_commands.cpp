@@ -1,0 +1,12 @@
+// quorumctl cluster subcommands (being written; see ctl.hpp).
+#include "ctl.hpp"
+
+#include <CLI/CLI.hpp>
+
+namespace quorum::ctl {
+
+GroupRunner add_cluster_commands(CLI::App&, const Context&) {
+  return [] { return std::optional<int>(); };
+}
+
+}  // namespace quorum::ctl
