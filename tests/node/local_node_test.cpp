@@ -19,44 +19,11 @@ namespace quorum::node {
 namespace {
 
 using testing::add;
+using testing::read_actor_sync;
+using testing::read_log_sync;
+using testing::submit_sync;
+using testing::total_of;
 using testing::ScratchDir;
-
-template <class T>
-Result<T> wait(std::future<Result<T>>& future) {
-  EXPECT_EQ(future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
-  return future.get();
-}
-
-Result<CommandReceipt> submit_sync(NodeService& node, Command command) {
-  auto promise = std::make_shared<std::promise<Result<CommandReceipt>>>();
-  auto future = promise->get_future();
-  node.submit(std::move(command), [promise](Result<CommandReceipt> result) { promise->set_value(std::move(result)); });
-  return wait(future);
-}
-
-Result<ActorView> read_actor_sync(NodeService& node, const std::string& key) {
-  auto promise = std::make_shared<std::promise<Result<ActorView>>>();
-  auto future = promise->get_future();
-  node.read_actor(key, [promise](Result<ActorView> result) { promise->set_value(std::move(result)); });
-  return wait(future);
-}
-
-Result<std::vector<LogEntryView>> read_log_sync(NodeService& node, const std::string& key, uint64_t from,
-                                                size_t limit) {
-  auto promise = std::make_shared<std::promise<Result<std::vector<LogEntryView>>>>();
-  auto future = promise->get_future();
-  node.read_log(key, from, limit,
-                [promise](Result<std::vector<LogEntryView>> result) { promise->set_value(std::move(result)); });
-  return wait(future);
-}
-
-int64_t total_of(NodeService& node, const std::string& key) {
-  Result<ActorView> view = read_actor_sync(node, key);
-  if (!view.ok() || view->projections.empty()) {
-    return -1;
-  }
-  return testing::json_of(view->projections[0].bytes)["total"].get<int64_t>();
-}
 
 LocalNodeOptions options_for(const ScratchDir& dir) {
   LocalNodeOptions options;

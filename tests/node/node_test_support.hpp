@@ -8,6 +8,7 @@
 #include <quorum/node/registry.hpp>
 #include <quorum/store/memory_store.hpp>
 #include <quorum/store/recovery.hpp>
+#include "support/node_service_sync.hpp"
 #include "support/scratch_dir.hpp"
 
 #include <gtest/gtest.h>
@@ -265,5 +266,14 @@ class Harness {
   std::map<ReplyToken, Delivery> delivery_waits_;
   ReplyToken next_token_ = 1;
 };
+
+// The ledger fixture's total for `key` (-1 when unreadable).
+inline int64_t total_of(NodeService& node, const std::string& key) {
+  Result<ActorView> view = read_actor_sync(node, key);
+  if (!view.ok() || view->projections.empty()) {
+    return -1;
+  }
+  return testing::json_of(view->projections[0].bytes)["total"].get<int64_t>();
+}
 
 }  // namespace quorum::node::testing

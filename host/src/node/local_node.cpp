@@ -371,6 +371,8 @@ struct LocalNode::Shard {
   }
 
   void answer(ReplyToken token, Result<CommandReceipt> result);
+  // Any thread: tells the source shard how a delivery ended.
+  void settle(DeliveryWait wait, const Result<CommandReceipt>& result);
   void after_input();
   void schedule_flush();
   void flush();
@@ -383,23 +385,28 @@ struct LocalNode::Shard {
   void finish();
 };
 
+void LocalNode::Shard::settle(DeliveryWait wait, const Result<CommandReceipt>& result) {
+  // A final answer (durable, duplicate, or a refusal that will not change)
+  // confirms the delivery; a transient one retries it.
+  const bool retry = !result.ok() && (result.error().code == ErrorCode::kUnavailable ||
+                                      result.error().code == ErrorCode::kResourceExhausted);
+  Shard& source = *node->shards_[wait.source_shard];
+  // Dropped when the source is closing: the outbox keeps it for the next start.
+  source.post([&source, wait = std::move(wait), retry] {
+    if (retry) {
+      source.registry->delivery_failed(wait.source, wait.source_seq, wait.index);
+    } else {
+      source.registry->delivery_confirmed(wait.source, wait.source_seq, wait.index);
+    }
+    source.after_input();
+  });
+}
+
 void LocalNode::Shard::answer(ReplyToken token, Result<CommandReceipt> result) {
   if (auto found = deliveries.find(token); found != deliveries.end()) {
     DeliveryWait wait = std::move(found->second);
     deliveries.erase(found);
-    // A final answer (durable, duplicate, or a refusal that will not change)
-    // confirms the delivery; a transient one retries it.
-    const bool retry = !result.ok() && (result.error().code == ErrorCode::kUnavailable ||
-                                        result.error().code == ErrorCode::kResourceExhausted);
-    Shard& source = *node->shards_[wait.source_shard];
-    source.post([&source, wait = std::move(wait), retry] {
-      if (retry) {
-        source.registry->delivery_failed(wait.source, wait.source_seq, wait.index);
-      } else {
-        source.registry->delivery_confirmed(wait.source, wait.source_seq, wait.index);
-      }
-      source.after_input();
-    });
+    settle(std::move(wait), result);
     return;
   }
   auto found = callbacks.find(token);
@@ -414,6 +421,14 @@ void LocalNode::Shard::answer(ReplyToken token, Result<CommandReceipt> result) {
 
 void LocalNode::Shard::route(Delivery delivery) {
   node->metrics_->deliveries.fetch_add(1, std::memory_order_relaxed);
+  if (RemoteDelivery* remote = node->options_.remote; remote != nullptr && !remote->is_local(delivery.command.key)) {
+    DeliveryWait wait{index, std::move(delivery.source), delivery.source_seq, delivery.index};
+    remote->submit_remote(std::move(delivery.command),
+                          [this, wait = std::move(wait)](Result<CommandReceipt> result) mutable {
+                            settle(std::move(wait), result);
+                          });
+    return;
+  }
   const size_t target_index = node->shard_of(delivery.command.key);
   Shard& target = *node->shards_[target_index];
   DeliveryWait wait{index, std::move(delivery.source), delivery.source_seq, delivery.index};

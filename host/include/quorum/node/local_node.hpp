@@ -61,6 +61,20 @@ Result<std::vector<PluginActivation>> highest_plugin_versions(const std::filesys
 // strings sort before every valid version, then by bytes.
 int compare_semver(std::string_view a, std::string_view b);
 
+// Where side effects go when their key's actor lives on another node: the
+// cluster router (host/include/quorum/router/). Without one, every key is
+// local. The receiver dedups by the derived command id, as on one node.
+class RemoteDelivery {
+ public:
+  virtual ~RemoteDelivery() = default;
+  // True if `key`'s actor lives on this node now. Any thread; cheap.
+  virtual bool is_local(std::string_view key) const = 0;
+  // Submits the command to the key's node. `done` runs exactly once, on any
+  // thread: a receipt (or a final refusal) confirms the delivery, and
+  // kUnavailable / kResourceExhausted make the source retry it later.
+  virtual void submit_remote(Command command, Callback<CommandReceipt> done) = 0;
+};
+
 struct LocalNodeOptions {
   std::filesystem::path data_dir;       // required: LevelDB in <data_dir>/store, plugin copies in <data_dir>/plugin-cache
   std::string node_name = "local-1";
@@ -79,6 +93,7 @@ struct LocalNodeOptions {
   std::filesystem::path plugin_dir;
   std::vector<PluginActivation> activations;
   const Clock* clock = nullptr;         // null: the system clock; must outlive the node
+  RemoteDelivery* remote = nullptr;     // null: every key is local; must outlive the node
 };
 
 class LocalNode final : public NodeService {
