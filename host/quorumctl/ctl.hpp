@@ -98,7 +98,7 @@ using GroupRunner = std::function<std::optional<int>()>;
 
 // ---- cluster_commands.cpp: cluster up|status|down (processes on this machine)
 GroupRunner add_cluster_commands(CLI::App& app, const Context& context);
-// ---- topology_commands.cpp: topology show|add-node|remove-node|drain
+// ---- topology_commands.cpp: topology show|add-node|remove-node|drain|undrain
 GroupRunner add_topology_commands(CLI::App& app, const Context& context);
 
 }  // namespace quorum::ctl

@@ -1,0 +1,95 @@
+// The topology store: where a node gets the current topology from and how
+// operators change it (DESIGN.md §6). Two implementations:
+//  - StaticTopologyStore (static_topology_store.hpp): topology.json on disk
+//    plus a local failure detector; for one machine and for tests. Epochs
+//    are per node.
+//  - EtcdTopologyStore (etcd_topology_store.hpp): etcd v3; a key prefix holds
+//    the document, node leases give liveness, a watch pushes changes. Epochs
+//    are etcd revisions, the same on every node. Production.
+// Quorum runs no consensus of its own for the topology.
+//
+// Contract: after start() succeeded, current() is never null and is the
+// effective placement: the stored document with `live` lowered for nodes
+// that are drained or not alive. Its topology().epoch is the effective epoch
+// and moves on every change of the effective topology, liveness included.
+// on_change runs on a store thread after every such change, one call at a
+// time, never after stop() returned. It must not block for long nor call
+// stop() or the mutations (add_node, ...) of the same store: the static store
+// waits for its own thread to apply a mutation.
+//
+// Also here: the edits shared by both stores and quorumctl (with_node_added,
+// ...). They are values in, values out; each returns a validated topology or
+// an Error naming what is wrong, leaving the input unchanged.
+//
+// Threads: every member of a store is safe to call from any thread, except
+// that on_change must be set before start() and start()/stop() are called by
+// one owner thread.
+#pragma once
+
+#include <quorum/cluster/placement.hpp>
+#include <quorum/cluster/topology.hpp>
+#include <quorum/host/result.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace quorum::cluster {
+
+using Clock = std::chrono::steady_clock;
+
+class TopologyStore {
+ public:
+  virtual ~TopologyStore() = default;
+  // Starts watching (file / etcd) and returns once a first topology is known (or an error).
+  virtual Status start() = 0;
+  virtual void stop() = 0;  // no callback runs after it returns
+  // The current effective placement (immutable, shared; never null after start()).
+  // Its topology().epoch is the effective epoch: it moves on every change, liveness included.
+  virtual std::shared_ptr<const Placement> current() const = 0;
+  // Called (on a store thread) after every change of the effective topology. Set before start().
+  virtual void on_change(std::function<void(std::shared_ptr<const Placement>)> callback) = 0;
+  // Liveness evidence from the mailroom: a heartbeat or any frame from `node`.
+  // The embedded store's failure detector uses it; the etcd store ignores it (leases decide).
+  virtual void heard_from(std::string_view node, Clock::time_point now) = 0;
+  // Operator changes; each moves the epoch. drain: taken off its ring (live=false) but kept in the topology.
+  virtual Status add_node(std::string_view data_center, Node node) = 0;
+  virtual Status remove_node(std::string_view node_name) = 0;
+  virtual Status drain(std::string_view node_name) = 0;
+  virtual Status undrain(std::string_view node_name) = 0;
+};
+
+// ---- Edits (shared by the stores and quorumctl) ----
+
+// An edit of the stored document. The stores apply it to the latest stored
+// version, then raise the document's epoch by one.
+using TopologyEdit = std::function<Result<Topology>(Topology)>;
+
+// "FL-A-12" -> {"FL", zone A}: the data center and zone a node name implies
+// (DC-ZONE-N, docs/formats.md). kInvalidArgument for anything else.
+struct NodeNameParts {
+  std::string data_center;
+  Zone zone = Zone::kA;
+};
+Result<NodeNameParts> parse_node_name(std::string_view name);
+
+// Adds `node` to the existing data center `data_center`. Errors: unknown data
+// center, a name or address already used, or anything validate() refuses.
+Result<Topology> with_node_added(Topology topology, std::string_view data_center, Node node);
+// Removes a node (kNotFound if unknown; refused if it would empty its DC).
+Result<Topology> with_node_removed(Topology topology, std::string_view node_name);
+// Sets a node's stored `live` flag: false drains it, true undrains it
+// (kNotFound if unknown). Setting the flag it already has is not an error.
+Result<Topology> with_node_live(Topology topology, std::string_view node_name, bool live);
+
+// The effective topology: `document` with live = document.live && is_alive(name)
+// and the given epoch.
+Topology effective_topology(const Topology& document, const std::function<bool(std::string_view)>& is_alive,
+                            uint64_t epoch);
+
+// True when a and b are equal ignoring their epochs.
+bool same_except_epoch(const Topology& a, const Topology& b);
+
+}  // namespace quorum::cluster
