@@ -5,6 +5,13 @@
 //
 //   quorumd --data DIR --http HOST:PORT [--name NODE] [--plugins DIR]
 //           [--config FILE] [--token-file FILE] [--shards N]
+//           [--topology FILE | --etcd URL [--etcd-prefix P] [--topology FILE]]
+//
+// Alone, it is a single node. With --topology (the embedded store: a
+// topology.json file and a failure detector) or --etcd (production: etcd
+// v3; --topology then seeds an empty prefix), it is the node --name of a
+// cluster: its mailroom listens on its address in the topology, and any
+// command or read is routed to the node that owns the key.
 //
 // Prints exactly one line on stdout when ready:
 //   quorumd <name> serving on http://HOST:PORT
@@ -12,6 +19,9 @@
 // to stderr. Configuration keys: docs/quorumd.md.
 #include <quorum/http/server.hpp>
 #include <quorum/node/local_node.hpp>
+#include <quorum/cluster/etcd_topology_store.hpp>
+#include <quorum/cluster/static_topology_store.hpp>
+#include <quorum/router/cluster_node.hpp>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -38,6 +48,8 @@ using nlohmann::json;
 struct Settings {
   quorum::node::LocalNodeOptions node;
   quorum::http::ServerOptions http;
+  quorum::router::ClusterNodeOptions cluster;  // its `local` is `node`, filled at start
+  std::chrono::milliseconds failure_timeout{4000};  // embedded topology store
   bool plugins_listed = false;  // the config named the activations
 };
 
@@ -124,6 +136,28 @@ std::string apply_config(const fs::path& file, Settings& s) {
             return "config: unknown key http." + k;
           }
         }
+      } else if (section == "cluster") {
+        for (auto& [k, v] : body.items()) {
+          if (k == "request_timeout_ms") {
+            s.cluster.request_timeout = std::chrono::milliseconds(v.get<int64_t>());
+          } else if (k == "heartbeat_interval_ms") {
+            s.cluster.heartbeat_interval = std::chrono::milliseconds(v.get<int64_t>());
+          } else if (k == "failure_timeout_ms") {
+            s.failure_timeout = std::chrono::milliseconds(v.get<int64_t>());
+          } else if (k == "max_pending") {
+            s.cluster.max_pending = v.get<size_t>();
+          } else if (k == "peer_queue_frames") {
+            s.cluster.mailroom.peer_queue_frames = v.get<size_t>();
+          } else if (k == "max_frame_bytes") {
+            s.cluster.mailroom.max_frame_bytes = v.get<size_t>();
+          } else {
+            return "config: unknown key cluster." + k;
+          }
+        }
+        if (s.cluster.heartbeat_interval.count() <= 0 || s.failure_timeout <= 2 * s.cluster.heartbeat_interval ||
+            s.cluster.request_timeout.count() <= 0) {
+          return "config: cluster needs request_timeout_ms > 0 and failure_timeout_ms > 2 x heartbeat_interval_ms > 0";
+        }
       } else if (section == "plugins") {
         for (auto& [k, v] : body.items()) {
           if (k == "dir") {
@@ -138,7 +172,7 @@ std::string apply_config(const fs::path& file, Settings& s) {
           }
         }
       } else {
-        return "config: unknown section '" + section + "' (node, http, plugins)";
+        return "config: unknown section '" + section + "' (node, http, cluster, plugins)";
       }
     }
   } catch (const std::exception& e) {
@@ -182,6 +216,9 @@ int main(int argc, char** argv) {
   std::string config_file;
   std::string token_file;
   size_t shards = 0;
+  std::string topology_file;
+  std::string etcd_url;
+  std::string etcd_prefix = "/quorum/default/";
   app.add_option("--data", data_dir, "data directory (created if missing)")->required();
   app.add_option("--http", listen, "listen address HOST:PORT (port 0: pick a free one)");
   app.add_option("--name", name, "node name (default local-1)");
@@ -189,6 +226,10 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_file, "JSON config file (docs/quorumd.md)");
   app.add_option("--token-file", token_file, "file holding the bearer token required for writes");
   app.add_option("--shards", shards, "event-loop threads of the node");
+  app.add_option("--topology", topology_file,
+                 "topology.json: run as node --name of this cluster (embedded store; with --etcd: seeds it)");
+  app.add_option("--etcd", etcd_url, "etcd v3 client URL: the cluster's topology store (production)");
+  app.add_option("--etcd-prefix", etcd_prefix, "key prefix of the topology in etcd")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   Settings settings;
@@ -262,12 +303,59 @@ int main(int argc, char** argv) {
 
   std::error_code ec;
   fs::create_directories(settings.node.data_dir, ec);
-  auto opened = quorum::node::LocalNode::open(settings.node);
-  if (!opened) {
-    spdlog::critical("cannot start the node: {}", opened.error().message);
-    return 1;
+  const bool clustered = !topology_file.empty() || !etcd_url.empty();
+  if (clustered && name.empty()) {
+    spdlog::critical("--topology/--etcd need --name: this node's name in the topology (e.g. FL-A-1)");
+    return 2;
   }
-  std::unique_ptr<quorum::node::LocalNode> node = std::move(opened).value();
+  std::unique_ptr<quorum::node::NodeService> node;
+  std::unique_ptr<quorum::cluster::TopologyStore> topology;
+  if (clustered) {
+    if (!etcd_url.empty()) {
+      quorum::cluster::EtcdTopologyStoreOptions etcd_options;
+      etcd_options.url = etcd_url;
+      etcd_options.prefix = etcd_prefix;
+      etcd_options.self = settings.node.node_name;
+      auto etcd = std::make_unique<quorum::cluster::EtcdTopologyStore>(etcd_options);
+      if (!topology_file.empty()) {
+        auto seed = quorum::cluster::read_topology_file(topology_file);
+        if (!seed) {
+          spdlog::critical("topology: {}", seed.error().message);
+          return 2;
+        }
+        if (auto seeded = etcd->seed(*seed); !seeded.ok()) {
+          spdlog::critical("topology: cannot seed etcd at {}: {}", etcd_url, seeded.error().message);
+          return 1;
+        }
+      }
+      topology = std::move(etcd);
+      settings.cluster.heartbeats = false;  // etcd leases decide liveness
+    } else {
+      quorum::cluster::StaticTopologyStoreOptions static_options{topology_file, settings.node.node_name};
+      static_options.failure_timeout = settings.failure_timeout;
+      topology = std::make_unique<quorum::cluster::StaticTopologyStore>(static_options);
+    }
+    if (auto started = topology->start(); !started.ok()) {
+      spdlog::critical("topology: {}", started.error().message);
+      return 1;
+    }
+    quorum::router::ClusterNodeOptions options = settings.cluster;
+    options.local = settings.node;
+    auto opened = quorum::router::ClusterNode::open(std::move(options), *topology);
+    if (!opened) {
+      spdlog::critical("cannot start the node: {}", opened.error().message);
+      return 1;
+    }
+    node = std::move(opened).value();
+  }
+  if (!node) {
+    auto opened = quorum::node::LocalNode::open(settings.node);
+    if (!opened) {
+      spdlog::critical("cannot start the node: {}", opened.error().message);
+      return 1;
+    }
+    node = std::move(opened).value();
+  }
   auto server = std::make_unique<quorum::http::Server>(*node, settings.http);
   auto port = server->start();
   if (!port) {
@@ -293,6 +381,9 @@ int main(int argc, char** argv) {
   node->shutdown();
   server.reset();
   node.reset();
+  if (topology) {
+    topology->stop();
+  }
   spdlog::info("stopped");
   return 0;
 }
