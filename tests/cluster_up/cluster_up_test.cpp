@@ -158,7 +158,7 @@ TEST(ClusterUp, FourDataCentersOfTwoNodesServeAndStop) {
 }
 
 TEST(ClusterUp, WithEtcdStartsOneEtcdThatDownStops) {
-  if (!process::find_program("etcd")) GTEST_SKIP() << "etcd is not installed; run scripts/deps";
+  ASSERT_TRUE(process::find_program("etcd").ok()) << "etcd is not installed; run scripts/deps";
   test_support::ScratchDir scratch("quorum-cluster-up");
   const fs::path dir = scratch.path() / "cluster";
   ClusterGuard guard(scratch.path(), dir);

@@ -13,7 +13,7 @@ namespace {
 using namespace std::chrono_literals;
 
 TEST(EtcdServer, StartsHealthyAndStops) {
-  if (!find_program("etcd")) GTEST_SKIP() << "etcd is not installed; run scripts/deps";
+  ASSERT_TRUE(find_program("etcd").ok()) << "etcd is not installed; run scripts/deps";
   test_support::ScratchDir dir("quorum-etcd");
   EtcdOptions options;
   options.dir = dir.path();

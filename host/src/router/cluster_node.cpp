@@ -37,6 +37,19 @@ std::optional<Kind> reply_kind(uint8_t kind) {
   }
 }
 
+// The body of a reply of kind `answer` that carries `error`.
+std::string error_body(Kind answer, Error error) {
+  switch (answer) {
+    case Kind::kCommandReply:
+      return encode(Result<node::CommandReceipt>(std::move(error)));
+    case Kind::kReadActorReply:
+      return encode(Result<node::ActorView>(std::move(error)));
+    default:
+      QUORUM_ASSERT(answer == Kind::kReadLogReply);
+      return encode(Result<std::vector<node::LogEntryView>>(std::move(error)));
+  }
+}
+
 // Every node but `self`, with its mailroom address.
 std::vector<mailroom::Peer> peers_of(const cluster::Topology& topology, std::string_view self) {
   std::vector<mailroom::Peer> peers;
@@ -276,19 +289,7 @@ bool ClusterNode::forward_if_moved(Frame& frame, const std::string& origin) {
   }
   const Kind answer = *reply_kind(frame.kind);
   auto refuse = [&](Error error) {
-    Frame out = make_frame(answer, frame.correlation, frame.key, {}, frame.epoch);
-    switch (answer) {
-      case Kind::kCommandReply:
-        out.body = encode(Result<node::CommandReceipt>(std::move(error)));
-        break;
-      case Kind::kReadActorReply:
-        out.body = encode(Result<node::ActorView>(std::move(error)));
-        break;
-      default:
-        out.body = encode(Result<std::vector<node::LogEntryView>>(std::move(error)));
-        break;
-    }
-    reply(origin, std::move(out));
+    reply(origin, make_frame(answer, frame.correlation, frame.key, error_body(answer, std::move(error)), frame.epoch));
   };
   if (!owner) {
     refuse(owner.error());
@@ -315,15 +316,15 @@ void ClusterNode::serve_command(std::string_view from, Frame frame) {
   if (!request) {
     counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
     reply(std::string(from), make_frame(Kind::kCommandReply, frame.correlation, frame.key,
-                                        encode(Result<node::CommandReceipt>(request.error())), frame.epoch));
+                                        error_body(Kind::kCommandReply, request.error()), frame.epoch));
     return;
   }
   if (request->command.key != frame.key) {
     counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
     reply(request->origin,
           make_frame(Kind::kCommandReply, frame.correlation, frame.key,
-                     encode(Result<node::CommandReceipt>(
-                         Error{ErrorCode::kInvalidArgument, "command key and frame key differ"})),
+                     error_body(Kind::kCommandReply,
+                                Error{ErrorCode::kInvalidArgument, "command key and frame key differ"}),
                      frame.epoch));
     return;
   }
@@ -332,7 +333,7 @@ void ClusterNode::serve_command(std::string_view from, Frame frame) {
   }
   if (!ready_.load(std::memory_order_acquire)) {
     reply(request->origin, make_frame(Kind::kCommandReply, frame.correlation, frame.key,
-                                      encode(Result<node::CommandReceipt>(not_ready())), frame.epoch));
+                                      error_body(Kind::kCommandReply, not_ready()), frame.epoch));
     return;
   }
   counters_.served_remote.fetch_add(1, std::memory_order_relaxed);
@@ -353,19 +354,16 @@ void ClusterNode::serve_read(std::string_view from, Frame frame) {
   if (!request || request->key != frame.key) {
     counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
     Error error = request ? Error{ErrorCode::kInvalidArgument, "read key and frame key differ"} : request.error();
-    std::string body = answer == Kind::kReadActorReply ? encode(Result<node::ActorView>(std::move(error)))
-                                                       : encode(Result<std::vector<node::LogEntryView>>(std::move(error)));
     reply(request ? request->origin : std::string(from),
-          make_frame(answer, frame.correlation, frame.key, std::move(body), frame.epoch));
+          make_frame(answer, frame.correlation, frame.key, error_body(answer, std::move(error)), frame.epoch));
     return;
   }
   if (forward_if_moved(frame, request->origin)) {
     return;
   }
   if (!ready_.load(std::memory_order_acquire)) {
-    std::string body = answer == Kind::kReadActorReply ? encode(Result<node::ActorView>(not_ready()))
-                                                       : encode(Result<std::vector<node::LogEntryView>>(not_ready()));
-    reply(request->origin, make_frame(answer, frame.correlation, frame.key, std::move(body), frame.epoch));
+    reply(request->origin,
+          make_frame(answer, frame.correlation, frame.key, error_body(answer, not_ready()), frame.epoch));
     return;
   }
   counters_.served_remote.fetch_add(1, std::memory_order_relaxed);

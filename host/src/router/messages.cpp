@@ -127,6 +127,19 @@ Result<Reader> open_reply(std::string_view body, std::string_view what) {
   return reader;
 }
 
+// A reply: the owner's error, or [0, value fields...] packed by `pack_value`.
+template <class T, class PackValue>
+std::string encode_reply(const Result<T>& reply, PackValue pack_value) {
+  msgpack::sbuffer buffer;
+  Packer p(buffer);
+  if (reply.ok()) {
+    pack_value(p, *reply);
+  } else {
+    pack_error(p, reply.error());
+  }
+  return take(buffer);
+}
+
 void pack_projection(Packer& p, const node::ActorView::Projection& projection) {
   p.pack_array(4);
   pack_str(p, projection.handler);
@@ -213,23 +226,18 @@ Result<ReadRequest> decode_read_request(std::string_view body) {
 }
 
 std::string encode(const Result<node::CommandReceipt>& reply) {
-  msgpack::sbuffer buffer;
-  Packer p(buffer);
-  if (!reply.ok()) {
-    pack_error(p, reply.error());
-    return take(buffer);
-  }
-  p.pack_array(5);
-  p.pack_uint8(0);
-  pack_str(p, reply->key);
-  p.pack_uint64(reply->seq);
-  pack_str(p, reply->hash_hex);
-  if (reply->duplicate) {
-    p.pack_true();
-  } else {
-    p.pack_false();
-  }
-  return take(buffer);
+  return encode_reply(reply, [](Packer& p, const node::CommandReceipt& receipt) {
+    p.pack_array(5);
+    p.pack_uint8(0);
+    pack_str(p, receipt.key);
+    p.pack_uint64(receipt.seq);
+    pack_str(p, receipt.hash_hex);
+    if (receipt.duplicate) {
+      p.pack_true();
+    } else {
+      p.pack_false();
+    }
+  });
 }
 
 Result<node::CommandReceipt> decode_command_reply(std::string_view body) {
@@ -247,22 +255,17 @@ Result<node::CommandReceipt> decode_command_reply(std::string_view body) {
 }
 
 std::string encode(const Result<node::ActorView>& reply) {
-  msgpack::sbuffer buffer;
-  Packer p(buffer);
-  if (!reply.ok()) {
-    pack_error(p, reply.error());
-    return take(buffer);
-  }
-  p.pack_array(5);
-  p.pack_uint8(0);
-  pack_str(p, reply->key);
-  p.pack_uint64(reply->seq);
-  pack_str(p, reply->head_hex);
-  p.pack_array(static_cast<uint32_t>(reply->projections.size()));
-  for (const auto& projection : reply->projections) {
-    pack_projection(p, projection);
-  }
-  return take(buffer);
+  return encode_reply(reply, [](Packer& p, const node::ActorView& view) {
+    p.pack_array(5);
+    p.pack_uint8(0);
+    pack_str(p, view.key);
+    p.pack_uint64(view.seq);
+    pack_str(p, view.head_hex);
+    p.pack_array(static_cast<uint32_t>(view.projections.size()));
+    for (const auto& projection : view.projections) {
+      pack_projection(p, projection);
+    }
+  });
 }
 
 Result<node::ActorView> decode_actor_reply(std::string_view body) {
@@ -294,19 +297,14 @@ Result<node::ActorView> decode_actor_reply(std::string_view body) {
 }
 
 std::string encode(const Result<std::vector<node::LogEntryView>>& reply) {
-  msgpack::sbuffer buffer;
-  Packer p(buffer);
-  if (!reply.ok()) {
-    pack_error(p, reply.error());
-    return take(buffer);
-  }
-  p.pack_array(2);
-  p.pack_uint8(0);
-  p.pack_array(static_cast<uint32_t>(reply->size()));
-  for (const auto& entry : *reply) {
-    pack_entry(p, entry);
-  }
-  return take(buffer);
+  return encode_reply(reply, [](Packer& p, const std::vector<node::LogEntryView>& entries) {
+    p.pack_array(2);
+    p.pack_uint8(0);
+    p.pack_array(static_cast<uint32_t>(entries.size()));
+    for (const auto& entry : entries) {
+      pack_entry(p, entry);
+    }
+  });
 }
 
 Result<std::vector<node::LogEntryView>> decode_log_reply(std::string_view body) {
