@@ -8,6 +8,8 @@
 //    failure timeout and every command still finds an owner; restarted, it
 //    rejoins;
 //  - a topology edit (a drain) reaches every node within a second.
+// The same kill test runs with the production store: a real etcd on
+// loopback, where the killed node's lease expires.
 #include "support/scratch_dir.hpp"
 
 #include <quorum/client/http_client.hpp>
@@ -15,6 +17,7 @@
 #include <quorum/cluster/static_topology_store.hpp>
 #include <quorum/cluster/topology_store.hpp>
 #include <quorum/process/child_process.hpp>
+#include <quorum/process/etcd_server.hpp>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -43,7 +46,18 @@ struct Member {
 
 class ClusterProcessesTest : public ::testing::Test {
  protected:
+  // With etcd: the topology lives in a real etcd (seeded from the file) and
+  // liveness is the nodes' leases.
+  virtual bool use_etcd() const { return false; }
+
   void SetUp() override {
+    if (use_etcd()) {
+      process::EtcdOptions etcd_options;
+      etcd_options.dir = dir_.path() / "etcd";
+      auto etcd = process::EtcdServer::start(etcd_options);
+      ASSERT_TRUE(etcd.ok()) << etcd.error().message;
+      etcd_.emplace(std::move(etcd).value());
+    }
     cluster::Topology topology;
     topology.epoch = 1;
     for (const std::string dc : {"FL", "TN", "TX", "UT"}) {
@@ -78,6 +92,9 @@ class ClusterProcessesTest : public ::testing::Test {
         (void)m.child->terminate(std::chrono::seconds(10));
       }
     }
+    if (etcd_) {
+      (void)etcd_->stop();
+    }
   }
 
   void start(Member& m) {
@@ -87,6 +104,10 @@ class ClusterProcessesTest : public ::testing::Test {
     options.program = QUORUMD_PATH;
     options.args = {"--data", (m.dir / "data").string(), "--http", "127.0.0.1:0", "--name", m.name, "--topology",
                     topology_file_, "--plugins", QUORUM_NODE_FIXTURE_DIR, "--shards", "1"};
+    if (etcd_) {
+      options.args.push_back("--etcd");
+      options.args.push_back(etcd_->client_url());
+    }
     options.stdout_file = m.dir / "stdout.log";
     options.stderr_file = m.dir / "quorumd.log";
     auto child = process::ChildProcess::spawn(options);
@@ -147,6 +168,10 @@ class ClusterProcessesTest : public ::testing::Test {
     return std::string(placement->node_name(*placement->writer(key)));
   }
 
+  // Kills TX-A-1, checks that the others drop it and still serve every
+  // key, restarts it and checks that it rejoins.
+  void kill_and_rejoin();
+
   Member& member(const std::string& name) {
     for (Member& m : members_) {
       if (m.name == name) {
@@ -158,6 +183,7 @@ class ClusterProcessesTest : public ::testing::Test {
   }
 
   ScratchDir dir_{"quorum-cluster"};
+  std::optional<process::EtcdServer> etcd_;
   cluster::Topology topology_;
   std::string topology_file_;
   std::vector<Member> members_;
@@ -218,12 +244,13 @@ TEST_F(ClusterProcessesTest, CommandsSentToEveryNodeReachTheirOwnerAndReadsAgree
   EXPECT_GE(owners, 6u);  // 65 keys over 8 nodes
 }
 
-TEST_F(ClusterProcessesTest, AKilledNodeLeavesTheRingsAndEveryCommandStillFindsAnOwner) {
+void ClusterProcessesTest::kill_and_rejoin() {
   Member& victim = member("TX-A-1");
   const double epoch_before = metric(members_[0], "quorum_topology_epoch");
   ASSERT_GT(epoch_before, 0);
   victim.child->kill();
-  // The failure detector (3 s) takes it out of every other node's rings.
+  // The failure detector (4 s) or its lease's expiry (2 s) takes it out of
+  // every other node's rings.
   const auto deadline = Clock::now() + std::chrono::seconds(20);
   for (const Member& m : members_) {
     if (&m == &victim) {
@@ -262,6 +289,30 @@ TEST_F(ClusterProcessesTest, AKilledNodeLeavesTheRingsAndEveryCommandStillFindsA
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_GT(metric(members_[0], "quorum_topology_epoch"), epoch_dead);
+}
+
+TEST_F(ClusterProcessesTest, AKilledNodeLeavesTheRingsAndEveryCommandStillFindsAnOwner) { kill_and_rejoin(); }
+
+class ClusterProcessesEtcdTest : public ClusterProcessesTest {
+ protected:
+  bool use_etcd() const override { return true; }
+};
+
+TEST_F(ClusterProcessesEtcdTest, AKilledNodesLeaseExpiresAndEveryCommandStillFindsAnOwner) { kill_and_rejoin(); }
+
+TEST_F(ClusterProcessesEtcdTest, EveryNodeRoutesByTheSameEpoch) {
+  const double epoch = metric(members_[0], "quorum_topology_epoch");
+  ASSERT_GT(epoch, 0);
+  for (const Member& m : members_) {
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (metric(m, "quorum_topology_epoch") != epoch && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(metric(m, "quorum_topology_epoch"), epoch) << m.name;
+  }
+  auto r = post_add(members_[3], "e/etcd/1", "x-1", 2);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200u) << r->body;
 }
 
 TEST_F(ClusterProcessesTest, ATopologyEditReachesEveryNodeWithinASecond) {
