@@ -263,12 +263,6 @@ void ClusterProcessesTest::kill_and_rejoin() {
   }
   // Every command finds an owner among the living (new keys: the dead
   // node's data comes back with it; replication is the next issue).
-  cluster::Topology without = topology_;
-  for (auto& dc : without.data_centers) {
-    for (auto& n : dc.nodes) {
-      n.live = n.name != victim.name;
-    }
-  }
   int moved = 0;
   for (int i = 0; i < 48; ++i) {
     const std::string key = "e/after-kill/" + std::to_string(i);

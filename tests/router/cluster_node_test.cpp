@@ -8,6 +8,7 @@
 #include "node/node_test_support.hpp"
 
 #include <quorum/cluster/static_topology_store.hpp>
+#include <quorum/cluster/topology_store.hpp>
 #include <quorum/process/child_process.hpp>
 #include <quorum/router/cluster_node.hpp>
 #include <quorum/router/messages.hpp>
@@ -51,15 +52,10 @@ cluster::Topology make_topology() {
   return topology;
 }
 
-cluster::Topology drained(cluster::Topology topology, const std::string& name) {
-  for (auto& dc : topology.data_centers) {
-    for (auto& n : dc.nodes) {
-      if (n.name == name) {
-        n.live = false;
-      }
-    }
-  }
-  return topology;
+cluster::Topology drained(const cluster::Topology& topology, const std::string& name) {
+  auto edited = cluster::with_node_live(topology, name, false);
+  EXPECT_TRUE(edited.ok());
+  return edited.ok() ? std::move(edited).value() : topology;
 }
 
 std::string writer_of(const cluster::Topology& topology, const std::string& key) {

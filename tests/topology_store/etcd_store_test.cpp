@@ -42,14 +42,7 @@ Topology eight_nodes() {
 }
 
 const Node* find(const Placement& placement, std::string_view name) {
-  for (const auto& dc : placement.topology().data_centers) {
-    for (const auto& node : dc.nodes) {
-      if (node.name == name) {
-        return &node;
-      }
-    }
-  }
-  return nullptr;
+  return node_named(placement.topology(), name);
 }
 
 class EtcdStoreTest : public testing::Test {

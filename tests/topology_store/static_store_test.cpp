@@ -46,14 +46,7 @@ class StaticStoreTest : public testing::Test {
 };
 
 const Node* find(const Placement& placement, std::string_view name) {
-  for (const auto& dc : placement.topology().data_centers) {
-    for (const auto& node : dc.nodes) {
-      if (node.name == name) {
-        return &node;
-      }
-    }
-  }
-  return nullptr;
+  return node_named(placement.topology(), name);
 }
 
 template <class Predicate>

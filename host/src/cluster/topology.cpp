@@ -295,6 +295,23 @@ bool pattern_matches(std::string_view pattern, std::string_view key) noexcept {
   }
 }
 
+std::optional<NodePosition> find_node(const Topology& topology, std::string_view name) {
+  for (size_t d = 0; d < topology.data_centers.size(); ++d) {
+    const auto& nodes = topology.data_centers[d].nodes;
+    for (size_t n = 0; n < nodes.size(); ++n) {
+      if (nodes[n].name == name) {
+        return NodePosition{d, n};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+const Node* node_named(const Topology& topology, std::string_view name) {
+  const auto where = find_node(topology, name);
+  return where ? &topology.data_centers[where->dc].nodes[where->node] : nullptr;
+}
+
 Status validate(const Topology& topology) {
   if (topology.data_centers.empty()) {
     return invalid("there must be at least one data center");

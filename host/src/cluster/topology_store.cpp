@@ -12,19 +12,6 @@ Error invalid(std::string message) { return make_error(ErrorCode::kInvalidArgume
 
 bool upper_or_digit(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 
-// {dc index, node index} of a node, or nullopt.
-std::optional<std::pair<size_t, size_t>> find_node(const Topology& topology, std::string_view name) {
-  for (size_t d = 0; d < topology.data_centers.size(); ++d) {
-    const auto& nodes = topology.data_centers[d].nodes;
-    for (size_t n = 0; n < nodes.size(); ++n) {
-      if (nodes[n].name == name) {
-        return std::pair{d, n};
-      }
-    }
-  }
-  return std::nullopt;
-}
-
 Error unknown_node(std::string_view name) {
   return make_error(ErrorCode::kNotFound, "topology: no node named \"" + std::string(name) + "\"");
 }
@@ -92,13 +79,13 @@ Result<Topology> with_node_removed(Topology topology, std::string_view node_name
   if (!where) {
     return unknown_node(node_name);
   }
-  auto& nodes = topology.data_centers[where->first].nodes;
+  auto& nodes = topology.data_centers[where->dc].nodes;
   if (nodes.size() == 1) {
     return make_error(ErrorCode::kFailedPrecondition,
                       "topology: " + std::string(node_name) + " is the last node of data center " +
-                          topology.data_centers[where->first].name + "; a data center cannot be empty");
+                          topology.data_centers[where->dc].name + "; a data center cannot be empty");
   }
-  nodes.erase(nodes.begin() + static_cast<std::ptrdiff_t>(where->second));
+  nodes.erase(nodes.begin() + static_cast<std::ptrdiff_t>(where->node));
   if (Status valid = validate(topology); !valid) {
     return valid.error();
   }
@@ -110,7 +97,7 @@ Result<Topology> with_node_live(Topology topology, std::string_view node_name, b
   if (!where) {
     return unknown_node(node_name);
   }
-  topology.data_centers[where->first].nodes[where->second].live = live;
+  topology.data_centers[where->dc].nodes[where->node].live = live;
   return topology;
 }
 

@@ -63,17 +63,6 @@ std::vector<mailroom::Peer> peers_of(const cluster::Topology& topology, std::str
   return peers;
 }
 
-const cluster::Node* find_node(const cluster::Topology& topology, std::string_view name) {
-  for (const auto& dc : topology.data_centers) {
-    for (const auto& node : dc.nodes) {
-      if (node.name == name) {
-        return &node;
-      }
-    }
-  }
-  return nullptr;
-}
-
 // An error in a failed reply, as the requesting client should see it.
 Error reply_error(const Error& error, std::string_view peer) {
   if (error.code == ErrorCode::kResourceExhausted) {
@@ -101,7 +90,7 @@ ClusterNode::~ClusterNode() { shutdown(); }
 Status ClusterNode::start() {
   std::shared_ptr<const cluster::Placement> placement = topology_.current();
   QUORUM_ASSERT(placement != nullptr);
-  const cluster::Node* self = find_node(placement->topology(), name_);
+  const cluster::Node* self = cluster::node_named(placement->topology(), name_);
   if (self == nullptr) {
     return make_error(ErrorCode::kNotFound, "node '" + name_ + "' is not in the topology (epoch " +
                                                 std::to_string(placement->topology().epoch) + ")");

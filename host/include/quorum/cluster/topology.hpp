@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,6 +82,15 @@ bool pattern_matches(std::string_view pattern, std::string_view key) noexcept;
 // duplicate DC, node or address, rules naming known DCs with valid patterns,
 // and a fallback order that lists every DC exactly once.
 Status validate(const Topology& topology);
+
+// Where the node named `name` is: topology.data_centers[dc].nodes[node].
+struct NodePosition {
+  size_t dc = 0;
+  size_t node = 0;
+};
+std::optional<NodePosition> find_node(const Topology& topology, std::string_view name);
+// The node named `name`, or null.
+const Node* node_named(const Topology& topology, std::string_view name);
 
 // topology.json text -> a validated Topology.
 Result<Topology> parse_topology(std::string_view json_text);
