@@ -10,6 +10,7 @@
 //  - a topology edit (a drain) reaches every node within a second.
 // The same kill test runs with the production store: a real etcd on
 // loopback, where the killed node's lease expires.
+#include "cluster_routing/quorumd_member.hpp"
 #include "support/scratch_dir.hpp"
 
 #include <quorum/client/http_client.hpp>
@@ -37,12 +38,7 @@ using nlohmann::json;
 using test_support::ScratchDir;
 using Clock = std::chrono::steady_clock;
 
-struct Member {
-  std::string name;
-  std::string url;
-  std::filesystem::path dir;
-  std::optional<process::ChildProcess> child;
-};
+using test_support::Member;
 
 class ClusterProcessesTest : public ::testing::Test {
  protected:
@@ -97,38 +93,9 @@ class ClusterProcessesTest : public ::testing::Test {
     }
   }
 
-  void start(Member& m) {
-    std::filesystem::create_directories(m.dir);
-    std::filesystem::remove(m.dir / "stdout.log");
-    process::SpawnOptions options;
-    options.program = QUORUMD_PATH;
-    options.args = {"--data", (m.dir / "data").string(), "--http", "127.0.0.1:0", "--name", m.name, "--topology",
-                    topology_file_, "--plugins", QUORUM_NODE_FIXTURE_DIR, "--shards", "1"};
-    if (etcd_) {
-      options.args.push_back("--etcd");
-      options.args.push_back(etcd_->client_url());
-    }
-    options.stdout_file = m.dir / "stdout.log";
-    options.stderr_file = m.dir / "quorumd.log";
-    auto child = process::ChildProcess::spawn(options);
-    ASSERT_TRUE(child.ok()) << child.error().message;
-    m.child.emplace(std::move(child).value());
-  }
-
-  void wait_ready(Member& m) {
-    auto line = process::wait_for_line(m.dir / "stdout.log", "quorumd ", std::chrono::seconds(30), &*m.child);
-    ASSERT_TRUE(line.ok()) << m.name << ": " << line.error().message << "\n"
-                           << process::tail_lines(m.dir / "quorumd.log", 20);
-    m.url = line->substr(line->rfind(' ') + 1);
-  }
-
-  static std::unique_ptr<client::HttpClient> connect(const Member& m) {
-    client::HttpClient::Options options;
-    options.timeout = std::chrono::seconds(30);
-    auto c = client::HttpClient::create(m.url, options);
-    EXPECT_TRUE(c.ok());
-    return c.ok() ? std::move(c).value() : nullptr;
-  }
+  void start(Member& m) { test_support::start_member(m, topology_file_, etcd_ ? etcd_->client_url() : ""); }
+  void wait_ready(Member& m) { test_support::wait_member_ready(m); }
+  static std::unique_ptr<client::HttpClient> connect(const Member& m) { return test_support::connect_member(m); }
 
   static Result<client::Response> post_add(const Member& m, const std::string& key, const std::string& id, int by,
                                            const std::string& to = {}) {
@@ -148,19 +115,7 @@ class ClusterProcessesTest : public ::testing::Test {
     return json::parse(r->body, nullptr, false);
   }
 
-  // The value of an unlabelled metric on node m (-1 when absent).
-  static double metric(const Member& m, const std::string& name) {
-    auto r = connect(m)->get("/metrics");
-    if (!r.ok() || !r->ok()) {
-      return -1;
-    }
-    const std::string needle = "\n" + name + " ";
-    size_t at = r->body.find(needle);
-    if (at == std::string::npos) {
-      return -1;
-    }
-    return std::stod(r->body.substr(at + needle.size()));
-  }
+  static double metric(const Member& m, const std::string& name) { return test_support::member_metric(m, name); }
 
   std::string owner_of(const cluster::Topology& topology, const std::string& key) {
     auto placement = cluster::Placement::create(topology);
@@ -172,15 +127,8 @@ class ClusterProcessesTest : public ::testing::Test {
   // key, restarts it and checks that it rejoins.
   void kill_and_rejoin();
 
-  Member& member(const std::string& name) {
-    for (Member& m : members_) {
-      if (m.name == name) {
-        return m;
-      }
-    }
-    ADD_FAILURE() << "no member " << name;
-    return members_.front();
-  }
+  Member& member(const std::string& name) { return test_support::member_named(members_, name); }
+
 
   ScratchDir dir_{"quorum-cluster"};
   std::optional<process::EtcdServer> etcd_;

@@ -235,5 +235,87 @@ TEST_F(ClusterNodeTest, ARequestThatKeepsMovingStopsAtTheHopLimit) {
   EXPECT_FALSE(read_actor_sync(node("FL-B-1").local(), key).ok());
 }
 
+// The value of an unlabelled metric of a node (-1 when absent).
+double metric_of(const ClusterNode& node, const std::string& name) {
+  std::string text;
+  node.write_metrics(text);
+  const std::string needle = "\n" + name + " ";
+  const size_t at = text.find(needle);
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + needle.size()));
+}
+
+TEST_F(ClusterNodeTest, AKeyMovesWithItsLogAndItsIdsWhenTheTopologyMovesIt) {
+  cluster::Topology topology = make_topology();
+  const cluster::Topology after = drained(topology, "FL-B-1");
+  // Two keys of FL-B-1 that move to FL-A-1 when it is drained: one gets
+  // traffic after the move, the other none (the offer walk moves it).
+  std::vector<std::string> keys;
+  for (int i = 0; i < 2000 && keys.size() < 2; ++i) {
+    std::string candidate = "moving/" + std::to_string(i);
+    if (writer_of(topology, candidate) == "FL-B-1" && writer_of(after, candidate) == "FL-A-1") {
+      keys.push_back(candidate);
+    }
+  }
+  ASSERT_EQ(keys.size(), 2u);
+  start(topology);
+  std::vector<node::CommandReceipt> receipts;
+  for (int i = 0; i < 10; ++i) {
+    auto r = submit_sync(node(kNames[i % kNames.size()]), add(keys[0], "h-" + std::to_string(i), i + 1));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    receipts.push_back(*r);
+  }
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(submit_sync(node("TN-A-1"), add(keys[1], "q-" + std::to_string(i), 100)).ok());
+  }
+  ASSERT_TRUE(read_actor_sync(node("FL-B-1").local(), keys[0]).ok());
+  ASSERT_FALSE(read_actor_sync(node("FL-A-1").local(), keys[0]).ok());
+
+  std::map<std::string, uint64_t> before;
+  for (const std::string& name : kNames) {
+    before[name] = stores_.at(name)->current()->topology().epoch;
+    ASSERT_TRUE(cluster::write_topology_file((dir_.path() / (name + "-topology.json")).string(), after).ok());
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (const std::string& name : kNames) {
+    while (stores_.at(name)->current()->topology().epoch == before[name] &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_NE(stores_.at(name)->current()->topology().epoch, before[name]) << name;
+  }
+
+  // A retry of a command the old owner applied: the original answer.
+  auto retry = submit_sync(node("TN-B-1"), add(keys[0], "h-3", 4));
+  ASSERT_TRUE(retry.ok()) << retry.error().message;
+  EXPECT_TRUE(retry->duplicate);
+  EXPECT_EQ(retry->seq, 4u);
+  EXPECT_EQ(retry->hash_hex, receipts[3].hash_hex);
+  // A new command continues the moved log.
+  auto next = submit_sync(node("FL-B-1"), add(keys[0], "h-10", 11));
+  ASSERT_TRUE(next.ok()) << next.error().message;
+  EXPECT_FALSE(next->duplicate);
+  EXPECT_EQ(next->seq, 11u);
+  auto log = read_log_sync(node("FL-A-1").local(), keys[0], 1, 100);
+  ASSERT_TRUE(log.ok()) << log.error().message;
+  ASSERT_EQ(log->size(), 11u);
+  for (size_t i = 0; i < receipts.size(); ++i) {
+    EXPECT_EQ((*log)[i].hash_hex, receipts[i].hash_hex) << i;
+  }
+  EXPECT_EQ(total_of(node("TN-A-1"), keys[0]), 66);
+  EXPECT_GE(metric_of(node("FL-A-1"), "quorum_router_keys_acquired_total"), 1);
+
+  // The untouched key moves too, and the drained node reports nothing left.
+  while ((metric_of(node("FL-B-1"), "quorum_router_handoffs_pending") != 0 ||
+          !read_actor_sync(node("FL-A-1").local(), keys[1]).ok()) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(metric_of(node("FL-B-1"), "quorum_router_handoffs_pending"), 0);
+  auto moved = read_actor_sync(node("FL-A-1").local(), keys[1]);
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  EXPECT_EQ(moved->seq, 3u);
+  EXPECT_EQ(metric_of(node("FL-A-1"), "quorum_router_handoff_conflicts_total"), 0);
+}
+
 }  // namespace
 }  // namespace quorum::router

@@ -202,6 +202,11 @@ void EtcdTopologyStore::on_change(std::function<void(std::shared_ptr<const Place
   callback_ = std::move(callback);
 }
 
+bool EtcdTopologyStore::alive(std::string_view node) const {
+  std::lock_guard lock(mutex_);
+  return alive_.contains(node);
+}
+
 void EtcdTopologyStore::heard_from(std::string_view, Clock::time_point) {}
 
 int64_t EtcdTopologyStore::applied_revision() const {

@@ -208,6 +208,11 @@ void StaticTopologyStore::heard_from(std::string_view node, Clock::time_point no
   detector_.heard(node, now);
 }
 
+bool StaticTopologyStore::alive(std::string_view node) const {
+  std::lock_guard lock(mutex_);
+  return detector_.alive(node);
+}
+
 uint64_t StaticTopologyStore::rejected_files() const {
   std::lock_guard lock(mutex_);
   return rejected_files_;

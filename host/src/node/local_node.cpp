@@ -202,6 +202,25 @@ uint64_t fnv1a(std::string_view bytes) {
   return hash;
 }
 
+// The hash of entry `first - 1` of `key` (kGenesisHash for first 1): the
+// anchor a log read from `first` verifies its chain against. kUnavailable
+// (naming the seq) if that entry is not stored or does not parse.
+Result<store::Hash> chain_anchor(const store::EventStore& store, const std::string& key, uint64_t first) {
+  if (first <= 1) {
+    return store::kGenesisHash;
+  }
+  const std::string where = "actor '" + key + "' seq " + std::to_string(first - 1);
+  Result<std::vector<store::RawEntry>> before = store.read_log(key, first - 1, 1);
+  if (!before.ok() || before->empty() || (*before)[0].seq != first - 1) {
+    return make_error(ErrorCode::kUnavailable, where + ": entry unreadable");
+  }
+  Result<store::EntryView> parsed = store::parse_entry((*before)[0].bytes);
+  if (!parsed.ok()) {
+    return make_error(ErrorCode::kUnavailable, where + ": unreadable entry: " + parsed.error().message);
+  }
+  return parsed->hash;
+}
+
 Status validate_key(std::string_view key) {
   if (key.empty() || key.size() > kMaxKeyBytes) {
     return make_error(ErrorCode::kInvalidArgument, "actor key must be 1.." + std::to_string(kMaxKeyBytes) + " bytes");
@@ -347,6 +366,8 @@ struct LocalNode::Shard {
   std::unique_ptr<Registry> registry;
   std::unordered_map<ReplyToken, Callback<CommandReceipt>> callbacks;
   std::unordered_map<ReplyToken, DeliveryWait> deliveries;
+  // settle_key() calls waiting for their key to have nothing in flight.
+  std::vector<std::pair<std::string, Callback<KeyPoint>>> settling;
   ReplyToken next_token = 1;
   bool flush_scheduled = false;
   bool closing = false;
@@ -354,6 +375,7 @@ struct LocalNode::Shard {
   // Read from any thread.
   std::atomic<uint64_t> actors_active{0};
   std::atomic<uint64_t> actors_failed{0};
+  std::atomic<uint64_t> undelivered{0};  // side effects not yet confirmed
   std::atomic<uint64_t> waiting{0};  // commands waiting for an answer here
   mutable std::mutex errors_mutex;
   std::map<std::string, uint64_t> handler_errors;  // under errors_mutex
@@ -378,6 +400,10 @@ struct LocalNode::Shard {
   void flush();
   void commit_group(store::WriteBatch& batch, std::vector<Actor*>& group);
   void route(Delivery delivery);
+  // Sends a delivery through the router (its key lives on another node).
+  void route_remote(DeliveryWait wait, Command command);
+  // Answers the settle_key() calls whose key has nothing in flight now.
+  void check_settling();
   void on_tick();
   void arm_timer();
   void update_gauges(bool full);
@@ -419,20 +445,31 @@ void LocalNode::Shard::answer(ReplyToken token, Result<CommandReceipt> result) {
   done(std::move(result));
 }
 
+void LocalNode::Shard::route_remote(DeliveryWait wait, Command command) {
+  node->options_.remote->submit_remote(std::move(command),
+                                       [this, wait = std::move(wait)](Result<CommandReceipt> result) mutable {
+                                         settle(std::move(wait), result);
+                                       });
+}
+
 void LocalNode::Shard::route(Delivery delivery) {
   node->metrics_->deliveries.fetch_add(1, std::memory_order_relaxed);
-  if (RemoteDelivery* remote = node->options_.remote; remote != nullptr && !remote->is_local(delivery.command.key)) {
-    DeliveryWait wait{index, std::move(delivery.source), delivery.source_seq, delivery.index};
-    remote->submit_remote(std::move(delivery.command),
-                          [this, wait = std::move(wait)](Result<CommandReceipt> result) mutable {
-                            settle(std::move(wait), result);
-                          });
+  RemoteDelivery* remote = node->options_.remote;
+  DeliveryWait wait{index, std::move(delivery.source), delivery.source_seq, delivery.index};
+  if (remote != nullptr && !remote->is_local(delivery.command.key)) {
+    route_remote(std::move(wait), std::move(delivery.command));
     return;
   }
   const size_t target_index = node->shard_of(delivery.command.key);
   Shard& target = *node->shards_[target_index];
-  DeliveryWait wait{index, std::move(delivery.source), delivery.source_seq, delivery.index};
-  auto deliver = [&target, wait = std::move(wait), command = std::move(delivery.command)]() mutable {
+  auto deliver = [&target, remote, wait = std::move(wait), command = std::move(delivery.command)]() mutable {
+    // Asked again on the target's thread: the key may have moved (or be
+    // moving) since the source routed it; a hand-off settles the key on this
+    // thread, so a delivery that passes here is ordered before it.
+    if (remote != nullptr && !remote->is_local(command.key)) {
+      target.route_remote(std::move(wait), std::move(command));
+      return;
+    }
     if (Status valid = validate_key(command.key); !valid.ok()) {
       // No actor can ever take it: a final answer, so the outbox record goes.
       Shard& source = *target.node->shards_[wait.source_shard];
@@ -464,7 +501,37 @@ void LocalNode::Shard::after_input() {
     answer(reply.token, std::move(reply.result));
   }
   schedule_flush();
+  if (!settling.empty()) {
+    check_settling();
+  }
   update_gauges(false);
+}
+
+void LocalNode::Shard::check_settling() {
+  std::vector<std::pair<std::string, Callback<KeyPoint>>> calls = std::move(settling);
+  settling.clear();
+  for (auto& [key, done] : calls) {
+    Actor* running = registry->find(key);
+    if (running == nullptr) {
+      // Not running: nothing of it is in flight, and a node asked about a
+      // key it never served starts no actor for it.
+      Result<std::optional<store::ReplicaMeta>> meta = node->store_->read_meta(key);
+      if (!meta.ok()) {
+        done(make_error(ErrorCode::kUnavailable, "actor '" + key + "': " + meta.error().message));
+      } else {
+        done(meta->has_value() ? KeyPoint{(*meta)->last_seq, (*meta)->head} : KeyPoint{});
+      }
+      continue;
+    }
+    Actor& actor = *running;
+    if (actor.state() != Actor::State::kServing) {
+      done(actor.failure());
+    } else if (actor.has_admitted() || actor.queue_depth() > 0 || actor.write_in_flight()) {
+      settling.emplace_back(std::move(key), std::move(done));
+    } else {
+      done(KeyPoint{actor.durable_seq(), actor.durable_head()});
+    }
+  }
 }
 
 void LocalNode::Shard::schedule_flush() {
@@ -527,6 +594,7 @@ void LocalNode::Shard::update_gauges(bool full) {
   actors_active.store(registry->active(), std::memory_order_relaxed);
   if (full) {
     actors_failed.store(registry->failed(), std::memory_order_relaxed);
+    undelivered.store(registry->outstanding_deliveries(), std::memory_order_relaxed);
     std::lock_guard lock(errors_mutex);
     handler_errors = registry->handler_errors();
     counters = registry->counters();
@@ -599,6 +667,10 @@ void LocalNode::Shard::finish() {
     answer(token, make_error(ErrorCode::kUnavailable, "node is shutting down"));
   }
   deliveries.clear();
+  for (auto& [key, done] : settling) {
+    done(make_error(ErrorCode::kUnavailable, "node is shutting down"));
+  }
+  settling.clear();
   update_gauges(true);
   work.reset();
 }
@@ -807,21 +879,11 @@ void LocalNode::read_log(std::string key, uint64_t from, size_t limit, Callback<
       return (void)(*shared_done)(std::move(out));
     }
     const size_t want = static_cast<size_t>(std::min<uint64_t>(bound, last - first + 1));
-    // The anchor: the hash of entry first - 1 (genesis for seq 1).
-    store::Hash anchor = store::kGenesisHash;
-    if (first > 1) {
-      Result<std::vector<store::RawEntry>> before = store_->read_log(key, first - 1, 1);
-      if (!before.ok() || before->empty() || (*before)[0].seq != first - 1) {
-        return fail(make_error(ErrorCode::kUnavailable, "actor '" + key + "' seq " + std::to_string(first - 1) +
-                                                            ": entry unreadable"));
-      }
-      Result<store::EntryView> parsed = store::parse_entry((*before)[0].bytes);
-      if (!parsed.ok()) {
-        return fail(make_error(ErrorCode::kUnavailable, "actor '" + key + "' seq " + std::to_string(first - 1) +
-                                                            ": unreadable entry: " + parsed.error().message));
-      }
-      anchor = parsed->hash;
+    Result<store::Hash> anchored = chain_anchor(*store_, key, first);
+    if (!anchored.ok()) {
+      return fail(anchored.error());
     }
+    const store::Hash anchor = *anchored;
     Result<std::vector<store::RawEntry>> page = store_->read_log(key, first, want);
     if (!page.ok()) {
       return fail(make_error(ErrorCode::kUnavailable, "actor '" + key + "': reading the log: " + page.error().message));
@@ -852,6 +914,160 @@ void LocalNode::read_log(std::string key, uint64_t from, size_t limit, Callback<
   if (!posted) {
     (*shared_done)(make_error(ErrorCode::kUnavailable, "node is shutting down"));
   }
+}
+
+template <class T, class Job>
+void LocalNode::on_key_shard(std::string key, Callback<T> done, Job job) {
+  QUORUM_ASSERT(done != nullptr);
+  if (Status valid = validate_key(key); !valid.ok()) {
+    return done(valid.error());
+  }
+  if (shards_.empty() || stopped_.load()) {
+    return done(make_error(ErrorCode::kUnavailable, "node is not serving"));
+  }
+  Shard& shard = *shards_[shard_of(key)];
+  auto shared_done = std::make_shared<Callback<T>>(std::move(done));
+  const bool posted = shard.post([&shard, key = std::move(key), shared_done, job = std::move(job)]() mutable {
+    job(shard, key, *shared_done);
+  });
+  if (!posted) {
+    (*shared_done)(make_error(ErrorCode::kUnavailable, "node is shutting down"));
+  }
+}
+
+void LocalNode::settle_key(std::string actor, Callback<KeyPoint> done) {
+  on_key_shard(std::move(actor), std::move(done), [](Shard& shard, std::string& key, Callback<KeyPoint>& answer) {
+    shard.settling.emplace_back(std::move(key), std::move(answer));
+    shard.check_settling();
+  });
+}
+
+void LocalNode::export_log(std::string actor, uint64_t from, size_t limit, size_t max_bytes,
+                           Callback<std::vector<std::string>> done) {
+  const size_t bound = std::clamp<size_t>(limit, 1, store::kMaxReadEntries);
+  on_key_shard(std::move(actor), std::move(done), [this, from, bound, max_bytes](
+                                                    Shard&, const std::string& key,
+                                                    Callback<std::vector<std::string>>& answer) {
+    auto fail = [&](std::string what) {
+      answer(make_error(ErrorCode::kUnavailable, "actor '" + key + "': " + what));
+    };
+    const uint64_t first = std::max<uint64_t>(from, 1);
+    Result<store::Hash> anchor = chain_anchor(*store_, key, first);
+    if (!anchor.ok()) {
+      return (void)answer(anchor.error());
+    }
+    Result<std::vector<store::RawEntry>> page = store_->read_log(key, first, bound);
+    if (!page.ok()) {
+      return fail("reading the log: " + page.error().message);
+    }
+    store::ChainVerifier verifier(first - 1, *anchor);
+    std::vector<std::string> out;
+    size_t bytes = 0;
+    for (store::RawEntry& raw : *page) {
+      if (!out.empty() && bytes + raw.bytes.size() > max_bytes) {
+        break;
+      }
+      if (!verifier.next(raw.bytes, raw.seq)) {
+        const store::ChainFault& fault = *verifier.fault();
+        return fail("seq " + std::to_string(fault.seq) + ": " + std::string(store::to_string(fault.kind)) + ": " +
+                    fault.detail);
+      }
+      bytes += raw.bytes.size();
+      out.push_back(std::move(raw.bytes));
+    }
+    answer(std::move(out));
+  });
+}
+
+void LocalNode::import_log(std::string actor, std::vector<std::string> entries, Callback<KeyPoint> done) {
+  QUORUM_ASSERT(done != nullptr);
+  if (entries.empty() || entries.size() > store::kMaxBatchOps / 3) {
+    return done(make_error(ErrorCode::kInvalidArgument,
+                           "an import carries 1.." + std::to_string(store::kMaxBatchOps / 3) + " entries"));
+  }
+  auto job = [this, entries = std::move(entries)](Shard& shard, const std::string& key,
+                                                  Callback<KeyPoint>& answer) mutable {
+    auto fail = [&](ErrorCode code, std::string what) {
+      answer(make_error(code, "importing actor '" + key + "': " + what));
+    };
+    if (!shard.registry->unload(key)) {
+      return fail(ErrorCode::kUnavailable, "the actor has commands in flight; retry");
+    }
+    Result<std::optional<store::ReplicaMeta>> meta = store_->read_meta(key);
+    if (!meta.ok()) {
+      return fail(ErrorCode::kIo, meta.error().message);
+    }
+    store::ReplicaMeta next = meta->value_or(store::ReplicaMeta{});
+    const KeyPoint stored{next.last_seq, next.head};
+    store::ChainVerifier verifier(stored.seq, stored.head);
+    store::WriteBatch batch;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      Result<store::EncodedEntry> entry = store::EncodedEntry::from_bytes(std::move(entries[i]));
+      if (!entry.ok()) {
+        return fail(ErrorCode::kInvalidArgument, "entry " + std::to_string(i) + ": " + entry.error().message);
+      }
+      if (!verifier.next(*entry)) {
+        const store::ChainFault& fault = *verifier.fault();
+        const std::string what = "seq " + std::to_string(fault.seq) + ": " +
+                                 std::string(store::to_string(fault.kind)) + ": " + fault.detail;
+        if (i == 0) {
+          return fail(ErrorCode::kFailedPrecondition,
+                      "does not extend the stored log (seq " + std::to_string(stored.seq) + ", head " +
+                          store::to_hex(stored.head).substr(0, 16) + "): " + what);
+        }
+        return fail(ErrorCode::kInvalidArgument, what);
+      }
+      const store::EntryView view = entry->view();
+      const uint64_t epoch = entry->epoch();
+      if (!view.id.empty()) {
+        Status added = batch.put_idempotency(key, view.id, store::IdempotencyRecord{view.seq, view.hash});
+        if (!added.ok()) {
+          return fail(ErrorCode::kInvalidArgument, added.error().message);
+        }
+      }
+      if (Status appended = batch.append(key, std::move(entry).value()); !appended.ok()) {
+        return fail(ErrorCode::kInvalidArgument, appended.error().message);
+      }
+      next.last_accepted_epoch = epoch;
+      next.promised_epoch = std::max(next.promised_epoch, epoch);
+    }
+    next.last_seq = verifier.last_seq();
+    next.commit_seq = next.last_seq;
+    next.head = verifier.head();
+    if (Status put = batch.put_meta(key, next); !put.ok()) {
+      return fail(ErrorCode::kInvalidArgument, put.error().message);
+    }
+    if (Status committed = store_->commit(batch); !committed.ok()) {
+      return fail(ErrorCode::kIo, committed.error().message);
+    }
+    answer(KeyPoint{next.last_seq, next.head});
+  };
+  on_key_shard(std::move(actor), std::move(done), std::move(job));
+}
+
+Result<std::vector<std::pair<std::string, KeyPoint>>> LocalNode::list_stored(std::string_view after,
+                                                                             size_t limit) const {
+  if (store_ == nullptr || stopped_.load()) {
+    return make_error(ErrorCode::kUnavailable, "node is not serving");
+  }
+  Result<std::vector<std::string>> keys = store_->list_actors(after, std::min(limit, store::kMaxListActors));
+  if (!keys.ok()) {
+    return keys.error();
+  }
+  std::vector<std::pair<std::string, KeyPoint>> out;
+  out.reserve(keys->size());
+  for (std::string& key : *keys) {
+    Result<std::optional<store::ReplicaMeta>> meta = store_->read_meta(key);
+    if (!meta.ok()) {
+      return meta.error();
+    }
+    KeyPoint point;
+    if (meta->has_value()) {
+      point = KeyPoint{(*meta)->last_seq, (*meta)->head};
+    }
+    out.emplace_back(std::move(key), point);
+  }
+  return out;
 }
 
 std::unique_ptr<Subscription> LocalNode::subscribe(std::string prefix, size_t queue_bound,
@@ -923,12 +1139,13 @@ void LocalNode::write_metrics(std::string& out) const {
     out += "quorum_shard_queue_depth{shard=\"" + std::to_string(shard->index) + "\"} " +
            std::to_string(shard->waiting.load()) + "\n";
   }
-  uint64_t active = 0, failed = 0;
+  uint64_t active = 0, failed = 0, undelivered = 0;
   std::map<std::string, uint64_t> errors;
   RegistryCounters counters;
   for (const auto& shard : shards_) {
     active += shard->actors_active.load();
     failed += shard->actors_failed.load();
+    undelivered += shard->undelivered.load();
     std::lock_guard lock(shard->errors_mutex);
     for (const auto& [handler, count] : shard->handler_errors) {
       errors[handler] += count;
@@ -942,6 +1159,10 @@ void LocalNode::write_metrics(std::string& out) const {
   out += "quorum_actors_active " + std::to_string(active) + "\n";
   gauge_header("quorum_actors_failed", "Running actors refusing service (broken chain, unreadable entry, ...).");
   out += "quorum_actors_failed " + std::to_string(failed) + "\n";
+  gauge_header("quorum_outbox_undelivered",
+               "Side effects in the outbox not yet confirmed by their receivers (a node leaving the cluster "
+               "waits for 0).");
+  out += "quorum_outbox_undelivered " + std::to_string(undelivered) + "\n";
   counter("quorum_actors_started_total", "Actors started (recovered from the store).", counters.started);
   counter("quorum_actors_passivated_total", "Actors passivated (idle or LRU).", counters.passivated);
   counter("quorum_actors_restarted_total", "Crashed actors restarted from their log.", counters.restarted);

@@ -71,13 +71,31 @@ bool Registry::passivate(const std::string& key) {
   if (!actor.quiescent() || actor.outstanding_deliveries() > 0) {
     return false;
   }
+  drop(it);
+  ++counters_.passivated;
+  return true;
+}
+
+void Registry::drop(std::unordered_map<std::string, Slot>::iterator it) {
+  Actor& actor = *it->second.actor;
   for (auto& [handler, count] : actor.take_handler_errors()) {
     handler_errors_[handler] += count;
   }
   forget(actor);
   lru_.erase(it->second.lru);
   actors_.erase(it);
-  ++counters_.passivated;
+}
+
+bool Registry::unload(std::string_view key) {
+  auto it = actors_.find(std::string(key));
+  if (it == actors_.end()) {
+    return true;
+  }
+  Actor& actor = *it->second.actor;
+  if (actor.has_admitted() || actor.queue_depth() > 0 || actor.write_in_flight() || actor.has_outputs()) {
+    return false;
+  }
+  drop(it);
   return true;
 }
 
@@ -244,6 +262,14 @@ size_t Registry::failed() const noexcept {
   size_t count = 0;
   for (const auto& [key, slot] : actors_) {
     count += slot.actor->state() == Actor::State::kFailed ? 1 : 0;
+  }
+  return count;
+}
+
+size_t Registry::outstanding_deliveries() const noexcept {
+  size_t count = 0;
+  for (const auto& [key, slot] : actors_) {
+    count += slot.actor->outstanding_deliveries();
   }
   return count;
 }

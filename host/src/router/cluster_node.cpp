@@ -1,6 +1,8 @@
 #include <quorum/router/cluster_node.hpp>
 #include <quorum/router/messages.hpp>
 
+#include "make_frame.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -10,18 +12,7 @@
 namespace quorum::router {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using mailroom::Frame;
-
-Frame make_frame(Kind kind, uint64_t correlation, std::string key, std::string body, uint64_t epoch) {
-  Frame frame;
-  frame.kind = static_cast<uint8_t>(kind);
-  frame.correlation = correlation;
-  frame.epoch = epoch;
-  frame.key = std::move(key);
-  frame.body = std::move(body);
-  return frame;
-}
 
 // The request's reply kind, or nullopt for a frame that is not a request.
 std::optional<Kind> reply_kind(uint8_t kind) {
@@ -106,8 +97,9 @@ Status ClusterNode::start() {
   }
   mailroom_port_ = *port;
   {
-    std::lock_guard lock(placement_mutex_);
+    std::lock_guard lock(state_mutex_);
     placement_ = placement;
+    walking_ = true;  // keys stored here that another node owns now are offered to it
   }
   mailroom_->set_peers(peers_of(placement->topology(), name_), placement->topology().epoch);
 
@@ -125,17 +117,66 @@ Status ClusterNode::start() {
   return {};
 }
 
-Result<std::optional<std::string>> ClusterNode::owner_of(std::string_view key) const {
-  std::shared_ptr<const cluster::Placement> placement = topology_.current();
-  auto writer = placement->writer(key);
+Result<std::optional<std::string>> ClusterNode::owner_locked(std::string_view key) const {
+  auto writer = placement_->writer(key);
   if (!writer) {
     return writer.error();
   }
-  std::string_view owner = placement->node_name(*writer);
-  if (owner == name_) {
-    return std::optional<std::string>();
+  std::string_view owner = placement_->node_name(*writer);
+  if (owner != name_) {
+    return std::optional<std::string>(std::string(owner));
   }
-  return std::optional<std::string>(std::string(owner));
+  if (auto sealed = sealed_.find(std::string(key)); sealed != sealed_.end()) {
+    return std::optional<std::string>(sealed->second);
+  }
+  return std::optional<std::string>();
+}
+
+template <class RunLocal, class MakeWaiter>
+ClusterNode::Route ClusterNode::route(const std::string& key, RunLocal&& run_local, MakeWaiter&& make_waiter,
+                                      std::string& peer, Error& error) {
+  std::vector<std::string> peers;
+  uint64_t id = 0;
+  {
+    std::lock_guard lock(state_mutex_);
+    auto owner = owner_locked(key);
+    if (!owner) {
+      error = owner.error();
+      return Route::kRefused;
+    }
+    if (owner->has_value()) {
+      peer = std::move(**owner);
+      return Route::kPeer;
+    }
+    if (acquired_.count(key) != 0) {
+      run_local();
+      return Route::kLocal;
+    }
+    auto found = acquiring_.find(key);
+    if (found == acquiring_.end()) {
+      if (acquiring_.size() >= options_.max_acquisitions) {
+        error = Error{ErrorCode::kResourceExhausted, "node " + name_ + " is taking over " +
+                                                         std::to_string(acquiring_.size()) + " keys; retry later"};
+        return Route::kRefused;
+      }
+      id = next_acquisition_++;
+      Acquisition& acquisition = acquiring_[key];
+      acquisition.id = id;
+      acquisition.deadline = Clock::now() + options_.request_timeout;
+      peers = peers_of_locked();
+      acquisition.asked.insert(peers.begin(), peers.end());
+      found = acquiring_.find(key);
+    } else if (found->second.waiters.size() >= options_.max_waiting_per_key) {
+      error = Error{ErrorCode::kResourceExhausted,
+                    "too many requests wait for key '" + key + "' to move to node " + name_ + "; retry later"};
+      return Route::kRefused;
+    }
+    found->second.waiters.push_back(make_waiter());
+  }
+  if (id != 0) {
+    start_acquisition(key, id, peers);
+  }
+  return Route::kQueued;
 }
 
 Error ClusterNode::not_ready() const {
@@ -143,8 +184,9 @@ Error ClusterNode::not_ready() const {
 }
 
 bool ClusterNode::is_local(std::string_view key) const {
-  auto owner = owner_of(key);
-  return !owner.ok() || !owner->has_value();
+  std::lock_guard lock(state_mutex_);
+  auto owner = owner_locked(key);
+  return !owner.ok() || (!owner->has_value() && acquired_.count(std::string(key)) != 0);
 }
 
 void ClusterNode::submit_remote(node::Command command, node::Callback<node::CommandReceipt> done) {
@@ -152,50 +194,62 @@ void ClusterNode::submit_remote(node::Command command, node::Callback<node::Comm
 }
 
 void ClusterNode::submit(node::Command command, node::Callback<node::CommandReceipt> done) {
-  auto owner = owner_of(command.key);
-  if (!owner) {
-    done(owner.error());
-    return;
+  sync_topology();
+  std::string peer;
+  Error error;
+  const std::string key = command.key;
+  const Route where = route(
+      key, [&] { local_->submit(std::move(command), std::move(done)); },
+      [&] {
+        return Waiter{[this, command, done]() mutable { submit(std::move(command), std::move(done)); },
+                      [done](Error e) { done(std::move(e)); }};
+      },
+      peer, error);
+  if (where == Route::kRefused) {
+    done(std::move(error));
+  } else if (where == Route::kPeer) {
+    Frame frame = make_frame(Kind::kCommand, 0, key, encode(CommandRequest{name_, std::move(command)}), epoch());
+    request(peer, std::move(frame), std::move(done));
   }
-  if (!owner->has_value()) {
-    local_->submit(std::move(command), std::move(done));
-    return;
-  }
-  std::string key = command.key;
-  Frame frame = make_frame(Kind::kCommand, 0, std::move(key), encode(CommandRequest{name_, std::move(command)}),
-                           topology_.current()->topology().epoch);
-  request(**owner, std::move(frame), std::move(done));
 }
 
 void ClusterNode::read_actor(std::string key, node::Callback<node::ActorView> done) {
-  auto owner = owner_of(key);
-  if (!owner) {
-    done(owner.error());
-    return;
+  sync_topology();
+  std::string peer;
+  Error error;
+  const Route where = route(
+      key, [&] { local_->read_actor(key, std::move(done)); },
+      [&] {
+        return Waiter{[this, key, done]() mutable { read_actor(std::move(key), std::move(done)); },
+                      [done](Error e) { done(std::move(e)); }};
+      },
+      peer, error);
+  if (where == Route::kRefused) {
+    done(std::move(error));
+  } else if (where == Route::kPeer) {
+    std::string body = encode(ReadRequest{name_, key, 0, 0});
+    request(peer, make_frame(Kind::kReadActor, 0, std::move(key), std::move(body), epoch()), std::move(done));
   }
-  if (!owner->has_value()) {
-    local_->read_actor(std::move(key), std::move(done));
-    return;
-  }
-  std::string body = encode(ReadRequest{name_, key, 0, 0});
-  request(**owner, make_frame(Kind::kReadActor, 0, std::move(key), std::move(body), topology_.current()->topology().epoch),
-          std::move(done));
 }
 
 void ClusterNode::read_log(std::string key, uint64_t from, size_t limit,
                            node::Callback<std::vector<node::LogEntryView>> done) {
-  auto owner = owner_of(key);
-  if (!owner) {
-    done(owner.error());
-    return;
+  sync_topology();
+  std::string peer;
+  Error error;
+  const Route where = route(
+      key, [&] { local_->read_log(key, from, limit, std::move(done)); },
+      [&] {
+        return Waiter{[this, key, from, limit, done]() mutable { read_log(std::move(key), from, limit, std::move(done)); },
+                      [done](Error e) { done(std::move(e)); }};
+      },
+      peer, error);
+  if (where == Route::kRefused) {
+    done(std::move(error));
+  } else if (where == Route::kPeer) {
+    std::string body = encode(ReadRequest{name_, key, from, limit});
+    request(peer, make_frame(Kind::kReadLog, 0, std::move(key), std::move(body), epoch()), std::move(done));
   }
-  if (!owner->has_value()) {
-    local_->read_log(std::move(key), from, limit, std::move(done));
-    return;
-  }
-  std::string body = encode(ReadRequest{name_, key, from, limit});
-  request(**owner, make_frame(Kind::kReadLog, 0, std::move(key), std::move(body), topology_.current()->topology().epoch),
-          std::move(done));
 }
 
 void ClusterNode::fail(Pending& callback, Error error) {
@@ -255,6 +309,26 @@ void ClusterNode::on_frame(std::string_view from, Frame frame) {
     case Kind::kReadLogReply:
       complete(std::move(frame));
       return;
+    case Kind::kHandoffQuery:
+      on_handoff_query(std::move(frame));
+      return;
+    case Kind::kHandoffPoint: {
+      const uint64_t id = frame.correlation;
+      on_point(std::string(from), frame.key, id, decode_point_reply(frame.body));
+      return;
+    }
+    case Kind::kFetchLog:
+      on_fetch_log(std::move(frame));
+      return;
+    case Kind::kFetchLogReply:
+      on_fetch_reply(std::move(frame));
+      return;
+    case Kind::kHandoffOffer:
+      on_offer(from, std::move(frame));
+      return;
+    case Kind::kHandoffTaken:
+      on_taken(from, frame);
+      return;
   }
   counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
   spdlog::warn("{}: frame of unknown kind {} from {} dropped", name_, frame.kind, from);
@@ -271,106 +345,127 @@ void ClusterNode::reply(const std::string& origin, Frame frame) {
   }
 }
 
-bool ClusterNode::forward_if_moved(Frame& frame, const std::string& origin) {
-  auto owner = owner_of(frame.key);
-  if (owner.ok() && !owner->has_value()) {
-    return false;
-  }
+void ClusterNode::refuse(const Frame& frame, const std::string& origin, Error error) {
   const Kind answer = *reply_kind(frame.kind);
-  auto refuse = [&](Error error) {
-    reply(origin, make_frame(answer, frame.correlation, frame.key, error_body(answer, std::move(error)), frame.epoch));
-  };
-  if (!owner) {
-    refuse(owner.error());
-    return true;
-  }
+  reply(origin, make_frame(answer, frame.correlation, frame.key, error_body(answer, std::move(error)), frame.epoch));
+}
+
+void ClusterNode::forward(Frame frame, const std::string& origin, const std::string& peer) {
   if (frame.hops >= kMaxHops) {
     counters_.hop_limit.fetch_add(1, std::memory_order_relaxed);
-    refuse(Error{ErrorCode::kUnavailable, "key '" + frame.key + "' was forwarded " + std::to_string(frame.hops) +
+    refuse(frame, origin,
+           Error{ErrorCode::kUnavailable, "key '" + frame.key + "' was forwarded " + std::to_string(frame.hops) +
                                               " times without reaching its owner (the topology is changing); retry"});
-    return true;
+    return;
   }
   counters_.rerouted.fetch_add(1, std::memory_order_relaxed);
   frame.hops += 1;
-  frame.epoch = topology_.current()->topology().epoch;
-  const std::string next = **owner;
-  if (Status sent = mailroom_->send(next, std::move(frame)); !sent.ok()) {
-    refuse(reply_error(sent.error(), next));
+  frame.epoch = epoch();
+  Frame copy_for_error;
+  copy_for_error.kind = frame.kind;
+  copy_for_error.correlation = frame.correlation;
+  copy_for_error.key = frame.key;
+  copy_for_error.epoch = frame.epoch;
+  if (Status sent = mailroom_->send(peer, std::move(frame)); !sent.ok()) {
+    refuse(copy_for_error, origin, reply_error(sent.error(), peer));
   }
-  return true;
 }
 
 void ClusterNode::serve_command(std::string_view from, Frame frame) {
   auto request = decode_command_request(frame.body);
   if (!request) {
     counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
-    reply(std::string(from), make_frame(Kind::kCommandReply, frame.correlation, frame.key,
-                                        error_body(Kind::kCommandReply, request.error()), frame.epoch));
+    refuse(frame, std::string(from), request.error());
     return;
   }
   if (request->command.key != frame.key) {
     counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
-    reply(request->origin,
-          make_frame(Kind::kCommandReply, frame.correlation, frame.key,
-                     error_body(Kind::kCommandReply,
-                                Error{ErrorCode::kInvalidArgument, "command key and frame key differ"}),
-                     frame.epoch));
-    return;
-  }
-  if (forward_if_moved(frame, request->origin)) {
+    refuse(frame, request->origin, Error{ErrorCode::kInvalidArgument, "command key and frame key differ"});
     return;
   }
   if (!ready_.load(std::memory_order_acquire)) {
-    reply(request->origin, make_frame(Kind::kCommandReply, frame.correlation, frame.key,
-                                      error_body(Kind::kCommandReply, not_ready()), frame.epoch));
+    refuse(frame, request->origin, not_ready());
     return;
   }
-  counters_.served_remote.fetch_add(1, std::memory_order_relaxed);
-  const uint64_t correlation = frame.correlation;
-  const uint64_t epoch = frame.epoch;
-  std::string origin = std::move(request->origin);
-  std::string key = request->command.key;
-  local_->submit(std::move(request->command),
-                 [this, origin = std::move(origin), key = std::move(key), correlation, epoch](
-                     Result<node::CommandReceipt> result) mutable {
-                   reply(origin, make_frame(Kind::kCommandReply, correlation, std::move(key), encode(result), epoch));
-                 });
+  dispatch_command(std::move(frame), std::move(request).value());
+}
+
+void ClusterNode::dispatch_command(Frame frame, CommandRequest request) {
+  sync_topology();
+  std::string peer;
+  Error error;
+  const Route where = route(
+      frame.key,
+      [&] {
+        counters_.served_remote.fetch_add(1, std::memory_order_relaxed);
+        local_->submit(std::move(request.command),
+                       [this, origin = request.origin, key = frame.key, correlation = frame.correlation,
+                        epoch = frame.epoch](Result<node::CommandReceipt> result) mutable {
+                         reply(origin,
+                               make_frame(Kind::kCommandReply, correlation, std::move(key), encode(result), epoch));
+                       });
+      },
+      [&] {
+        return Waiter{[this, frame, request]() mutable { dispatch_command(std::move(frame), std::move(request)); },
+                      [this, frame, origin = request.origin](Error e) { refuse(frame, origin, std::move(e)); }};
+      },
+      peer, error);
+  if (where == Route::kRefused) {
+    refuse(frame, request.origin, std::move(error));
+  } else if (where == Route::kPeer) {
+    forward(std::move(frame), request.origin, peer);
+  }
 }
 
 void ClusterNode::serve_read(std::string_view from, Frame frame) {
-  const Kind answer = *reply_kind(frame.kind);
   auto request = decode_read_request(frame.body);
   if (!request || request->key != frame.key) {
     counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
     Error error = request ? Error{ErrorCode::kInvalidArgument, "read key and frame key differ"} : request.error();
-    reply(request ? request->origin : std::string(from),
-          make_frame(answer, frame.correlation, frame.key, error_body(answer, std::move(error)), frame.epoch));
-    return;
-  }
-  if (forward_if_moved(frame, request->origin)) {
+    refuse(frame, request ? request->origin : std::string(from), std::move(error));
     return;
   }
   if (!ready_.load(std::memory_order_acquire)) {
-    reply(request->origin,
-          make_frame(answer, frame.correlation, frame.key, error_body(answer, not_ready()), frame.epoch));
+    refuse(frame, request->origin, not_ready());
     return;
   }
-  counters_.served_remote.fetch_add(1, std::memory_order_relaxed);
-  const uint64_t correlation = frame.correlation;
-  const uint64_t epoch = frame.epoch;
-  std::string origin = std::move(request->origin);
-  std::string key = request->key;
-  if (answer == Kind::kReadActorReply) {
-    local_->read_actor(std::move(request->key), [this, origin = std::move(origin), key = std::move(key), correlation,
-                                                 epoch](Result<node::ActorView> result) mutable {
-      reply(origin, make_frame(Kind::kReadActorReply, correlation, std::move(key), encode(result), epoch));
-    });
-  } else {
-    local_->read_log(std::move(request->key), request->from, static_cast<size_t>(request->limit),
-                     [this, origin = std::move(origin), key = std::move(key), correlation,
-                      epoch](Result<std::vector<node::LogEntryView>> result) mutable {
-                       reply(origin, make_frame(Kind::kReadLogReply, correlation, std::move(key), encode(result), epoch));
-                     });
+  dispatch_read(std::move(frame), std::move(request).value());
+}
+
+void ClusterNode::dispatch_read(Frame frame, ReadRequest request) {
+  sync_topology();
+  std::string peer;
+  Error error;
+  const Kind answer = *reply_kind(frame.kind);
+  const Route where = route(
+      frame.key,
+      [&] {
+        counters_.served_remote.fetch_add(1, std::memory_order_relaxed);
+        const uint64_t correlation = frame.correlation;
+        const uint64_t epoch = frame.epoch;
+        if (answer == Kind::kReadActorReply) {
+          local_->read_actor(request.key, [this, origin = request.origin, key = frame.key, correlation,
+                                           epoch](Result<node::ActorView> result) mutable {
+            reply(origin, make_frame(Kind::kReadActorReply, correlation, std::move(key), encode(result), epoch));
+          });
+        } else {
+          local_->read_log(request.key, request.from, static_cast<size_t>(request.limit),
+                           [this, origin = request.origin, key = frame.key, correlation,
+                            epoch](Result<std::vector<node::LogEntryView>> result) mutable {
+                             reply(origin,
+                                   make_frame(Kind::kReadLogReply, correlation, std::move(key), encode(result), epoch));
+                           });
+        }
+      },
+      [&] {
+        return Waiter{[this, frame, request]() mutable { dispatch_read(std::move(frame), std::move(request)); },
+                      [this, frame, origin = request.origin](Error e) { refuse(frame, origin, std::move(e)); }};
+      },
+      peer, error);
+  if (where == Route::kRefused) {
+    refuse(frame, request.origin, std::move(error));
+  } else if (where == Route::kPeer) {
+    forward(std::move(frame), request.origin, peer);
   }
 }
 
@@ -416,17 +511,47 @@ void ClusterNode::send_peers(const cluster::Placement& placement) {
   mailroom_->set_peers(peers_of(placement.topology(), name_), placement.topology().epoch);
 }
 
-void ClusterNode::on_topology(std::shared_ptr<const cluster::Placement> placement) {
+uint64_t ClusterNode::epoch() const { return topology_.current()->topology().epoch; }
+
+std::vector<std::string> ClusterNode::peers_of_locked() const {
+  std::vector<std::string> names;
+  for (const mailroom::Peer& peer : peers_of(placement_->topology(), name_)) {
+    if (topology_.alive(peer.name)) {
+      names.push_back(peer.name);
+    }
+  }
+  return names;
+}
+
+void ClusterNode::sync_topology() {
+  std::shared_ptr<const cluster::Placement> placement = topology_.current();
+  std::vector<Waiter> waiters;
   {
-    std::lock_guard lock(placement_mutex_);
+    std::lock_guard lock(state_mutex_);
     if (placement_ == placement) {
       return;
     }
     placement_ = placement;
+    // What this node served, sealed and offered was decided under the old
+    // topology: decide again. Requests waiting for an acquisition route anew.
+    acquired_.clear();
+    sealed_.clear();
+    offered_.clear();
+    for (auto& [key, acquisition] : acquiring_) {
+      for (Waiter& waiter : acquisition.waiters) {
+        waiters.push_back(std::move(waiter));
+      }
+    }
+    acquiring_.clear();
+    walking_ = true;
+    walk_after_.clear();
   }
   counters_.topology_changes.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("{}: topology epoch {}", name_, placement->topology().epoch);
   send_peers(*placement);
+  for (Waiter& waiter : waiters) {
+    waiter.retry();
+  }
 }
 
 void ClusterNode::timer_loop() {
@@ -457,8 +582,9 @@ void ClusterNode::timer_loop() {
                      std::to_string(options_.request_timeout.count()) +
                      " ms (the command may have been applied; retrying with the same id is safe)"});
     }
+    sync_topology();
+    handoff_tick(now);
     std::shared_ptr<const cluster::Placement> placement = topology_.current();
-    on_topology(placement);
     if (options_.heartbeats && now >= next_heartbeat) {
       next_heartbeat = now + options_.heartbeat_interval;
       for (const auto& peer : peers_of(placement->topology(), name_)) {
@@ -514,6 +640,30 @@ void ClusterNode::write_metrics(std::string& out) const {
   counter("quorum_router_timeouts_total", "Requests that got no answer in time.", counters_.timeouts.load());
   counter("quorum_router_bad_frames_total", "Frames that could not be decoded.", counters_.bad_frames.load());
   counter("quorum_router_topology_changes_total", "Topology epochs applied.", counters_.topology_changes.load());
+  counter("quorum_router_acquisitions_total", "Keys this node checked with every other node before serving them.",
+          counters_.acquisitions.load());
+  counter("quorum_router_keys_acquired_total", "Keys whose log this node copied from another node (hand-off).",
+          counters_.keys_acquired.load());
+  counter("quorum_router_entries_imported_total", "Log entries copied from other nodes by hand-offs.",
+          counters_.entries_imported.load());
+  counter("quorum_router_acquisition_failures_total",
+          "Acquisitions that failed (a node did not answer or could not hand over).",
+          counters_.acquisition_failures.load());
+  counter("quorum_router_handoff_conflicts_total",
+          "Keys found with diverged copies on two nodes (logged; the node serves the copy it has).",
+          counters_.conflicts.load());
+  counter("quorum_router_seals_total", "Keys this node handed to another node on its request.",
+          counters_.seals.load());
+  {
+    std::lock_guard lock(state_mutex_);
+    out += "# HELP quorum_router_handoffs_pending Keys stored here that another node owns and has not confirmed "
+           "taking (at least 1 while the stored keys are still being listed).\n"
+           "# TYPE quorum_router_handoffs_pending gauge\n";
+    out += "quorum_router_handoffs_pending " + std::to_string(offered_.size() + (walking_ ? 1 : 0)) + "\n";
+    out += "# HELP quorum_router_acquiring Keys being taken over from other nodes now.\n"
+           "# TYPE quorum_router_acquiring gauge\n";
+    out += "quorum_router_acquiring " + std::to_string(acquiring_.size()) + "\n";
+  }
   std::shared_ptr<const cluster::Placement> placement = topology_.current();
   if (placement) {
     out += "# HELP quorum_topology_epoch The topology epoch this node routes by.\n# TYPE quorum_topology_epoch gauge\n";

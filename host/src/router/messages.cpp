@@ -2,6 +2,7 @@
 
 #include <msgpack.hpp>
 
+#include <algorithm>
 #include <exception>
 #include <utility>
 
@@ -319,6 +320,59 @@ Result<std::vector<node::LogEntryView>> decode_log_reply(std::string_view body) 
   std::vector<node::LogEntryView> entries(list.size);
   for (uint32_t i = 0; i < list.size; ++i) {
     if (!unpack_entry(list.ptr[i], entries[i])) {
+      return Error{ErrorCode::kUnavailable, reader->bad("entry").message};
+    }
+  }
+  return entries;
+}
+
+std::string encode(const Result<node::KeyPoint>& reply) {
+  return encode_reply(reply, [](Packer& p, const node::KeyPoint& point) {
+    p.pack_array(3);
+    p.pack_uint8(0);
+    p.pack_uint64(point.seq);
+    pack_bin(p, std::string_view(reinterpret_cast<const char*>(point.head.data()), point.head.size()));
+  });
+}
+
+Result<node::KeyPoint> decode_point_reply(std::string_view body) {
+  auto reader = open_reply(body, "hand-off point");
+  if (!reader) {
+    return reader.error();
+  }
+  node::KeyPoint point;
+  std::string head;
+  if (reader->size() != 3 || !reader->u64(1, point.seq) || !reader->str(2, head) || head.size() != point.head.size()) {
+    return Error{ErrorCode::kUnavailable, reader->bad("point").message};
+  }
+  std::copy(head.begin(), head.end(), reinterpret_cast<char*>(point.head.data()));
+  return point;
+}
+
+std::string encode(const Result<std::vector<std::string>>& reply) {
+  return encode_reply(reply, [](Packer& p, const std::vector<std::string>& entries) {
+    p.pack_array(2);
+    p.pack_uint8(0);
+    p.pack_array(static_cast<uint32_t>(entries.size()));
+    for (const std::string& entry : entries) {
+      pack_bin(p, entry);
+    }
+  });
+}
+
+Result<std::vector<std::string>> decode_entries_reply(std::string_view body) {
+  auto reader = open_reply(body, "entries reply");
+  if (!reader) {
+    return reader.error();
+  }
+  if (reader->size() != 2 || reader->at(1).type != msgpack::type::ARRAY) {
+    return Error{ErrorCode::kUnavailable, reader->bad("entries").message};
+  }
+  const auto& list = reader->at(1).via.array;
+  std::vector<std::string> entries(list.size);
+  for (uint32_t i = 0; i < list.size; ++i) {
+    if (list.ptr[i].type != msgpack::type::BIN || list.ptr[i].via.bin.size > store::kMaxEntryBytes ||
+        !Reader::str_of(list.ptr[i], entries[i])) {
       return Error{ErrorCode::kUnavailable, reader->bad("entry").message};
     }
   }

@@ -89,6 +89,7 @@ class EtcdTopologyStore final : public TopologyStore {
   std::shared_ptr<const Placement> current() const override;
   void on_change(std::function<void(std::shared_ptr<const Placement>)> callback) override;
   void heard_from(std::string_view node, Clock::time_point now) override;  // ignored: leases decide
+  bool alive(std::string_view node) const override;  // its lease's alive key is present
   Status add_node(std::string_view data_center, Node node) override;
   Status remove_node(std::string_view node_name) override;
   Status drain(std::string_view node_name) override;

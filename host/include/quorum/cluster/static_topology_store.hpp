@@ -59,6 +59,7 @@ class StaticTopologyStore final : public TopologyStore {
   std::shared_ptr<const Placement> current() const override;
   void on_change(std::function<void(std::shared_ptr<const Placement>)> callback) override;
   void heard_from(std::string_view node, Clock::time_point now) override;
+  bool alive(std::string_view node) const override;  // the failure detector's verdict now
   Status add_node(std::string_view data_center, Node node) override;
   Status remove_node(std::string_view node_name) override;
   Status drain(std::string_view node_name) override;

@@ -54,6 +54,14 @@ class TopologyStore {
   // Liveness evidence from the mailroom: a heartbeat or any frame from `node`.
   // The embedded store's failure detector uses it; the etcd store ignores it (leases decide).
   virtual void heard_from(std::string_view node, Clock::time_point now) = 0;
+  // False while `node` is taken for dead (failure detector, or no lease);
+  // drained nodes are alive. The router asks only living nodes for keys
+  // they may hold. The default (every node alive) suits stores without
+  // liveness.
+  virtual bool alive(std::string_view node) const {
+    (void)node;
+    return true;
+  }
   // Operator changes; each moves the epoch. drain: taken off its ring (live=false) but kept in the topology.
   virtual Status add_node(std::string_view data_center, Node node) = 0;
   virtual Status remove_node(std::string_view node_name) = 0;

@@ -75,6 +75,15 @@ class RemoteDelivery {
   virtual void submit_remote(Command command, Callback<CommandReceipt> done) = 0;
 };
 
+// A key's durable position on this node: its last stored seq and that
+// entry's hash (kGenesisHash at seq 0). The hand-off of keys between nodes
+// compares positions to find the longest copy.
+struct KeyPoint {
+  uint64_t seq = 0;
+  store::Hash head = store::kGenesisHash;
+  friend bool operator==(const KeyPoint&, const KeyPoint&) = default;
+};
+
 struct LocalNodeOptions {
   std::filesystem::path data_dir;       // required: LevelDB in <data_dir>/store, plugin copies in <data_dir>/plugin-cache
   std::string node_name = "local-1";
@@ -117,6 +126,33 @@ class LocalNode final : public NodeService {
   void write_metrics(std::string& out) const override;
   void shutdown() override;
 
+  // Hand-off of keys between nodes (the cluster router moves a key's log when
+  // the topology moves the key; replication will replace the transfer). The
+  // router keeps the key's new commands away from this node while it calls
+  // these (it seals the key), so nothing is accepted on a copy being moved.
+
+  // The key's point once nothing of it is admitted, accepted or in flight:
+  // commands submitted before this call are durable (or answered) first.
+  // Errors: kUnavailable (the actor refuses service; the node stops).
+  void settle_key(std::string key, Callback<KeyPoint> done);
+  // Up to `limit` stored entries of `key` from seq `from`, as raw bytes
+  // (chain-verified), at most `max_bytes` in all but at least one; none
+  // when `from` is one past the stored log. Errors: kUnavailable (entry
+  // from - 1 is not stored here, a broken chain, a store error).
+  void export_log(std::string key, uint64_t from, size_t limit, size_t max_bytes,
+                  Callback<std::vector<std::string>> done);
+  // Appends `entries` (raw, as export_log gives them) to the key's stored log
+  // in one durable batch, with their idempotency records and the replica
+  // meta, and drops the key's running actor so its next message recovers
+  // (replays) the longer log. The first entry must follow the stored last
+  // entry and chain to its hash. Errors: kFailedPrecondition (it does not:
+  // the two copies diverged; nothing changed), kInvalidArgument (bytes that
+  // do not parse or chain), kUnavailable (the actor is busy: retry), kIo.
+  void import_log(std::string key, std::vector<std::string> entries, Callback<KeyPoint> done);
+  // Keys with a stored log after `after` (byte order), at most `limit`
+  // (clamped to store::kMaxListActors), with their stored points.
+  Result<std::vector<std::pair<std::string, KeyPoint>>> list_stored(std::string_view after, size_t limit) const;
+
   const LocalNodeOptions& options() const noexcept { return options_; }
   // The shard a key lives on (stable: FNV-1a 64 of the key bytes mod shards).
   size_t shard_of(std::string_view key) const noexcept;
@@ -130,6 +166,11 @@ class LocalNode final : public NodeService {
  private:
   explicit LocalNode(LocalNodeOptions options);
   Status start();
+  // Validates `key` and runs job(shard, key, done) on the key's shard
+  // thread; answers `done` with the error instead if the key is invalid or
+  // the node stops (inline then).
+  template <class T, class Job>
+  void on_key_shard(std::string key, Callback<T> done, Job job);
 
   LocalNodeOptions options_;
   SystemClock system_clock_;

@@ -80,6 +80,13 @@ class Registry {
   // Drains every actor's outputs.
   void take_outputs(ActorOutputs& out);
 
+  // Drops the actor of `key` if it runs and has nothing queued, accepted or
+  // in flight (its next message recovers it from the store): the hand-off
+  // of a key between nodes rewrites the stored log under it. Undelivered
+  // side effects stay in the outbox and are re-sent by the next incarnation.
+  // False if the actor is busy (nothing changed).
+  bool unload(std::string_view key);
+
   // Node shutdown: answers everything queued (nothing may be in flight).
   void abandon_all(std::string_view reason);
   // A process crash in tests: forgets every actor without answering.
@@ -88,6 +95,9 @@ class Registry {
   size_t active() const noexcept { return actors_.size(); }
   size_t failed() const noexcept;
   size_t queue_depth() const noexcept;
+  // Side effects emitted by running actors and not yet confirmed by their
+  // receivers (an actor with some is never passivated).
+  size_t outstanding_deliveries() const noexcept;
   const RegistryCounters& counters() const noexcept { return counters_; }
   // Handler errors of every actor ever run here, by handler.
   const std::map<std::string, uint64_t>& handler_errors() const noexcept { return handler_errors_; }
@@ -100,6 +110,8 @@ class Registry {
   Actor& start(std::string_view key);
   void touch(Slot& slot);
   bool passivate(const std::string& key);
+  // Removes a running actor (its handler error counts are kept).
+  void drop(std::unordered_map<std::string, Slot>::iterator it);
   void evict_over_bound();
   // Files the actor under the sets below after an input reached it.
   void note(Actor& actor);

@@ -12,7 +12,26 @@
 // and every frame received is evidence for the topology store's failure
 // detector (the etcd store ignores it: leases decide there).
 //
-// Until replication (the next issue), a key lives on its writer only.
+// Until replication (the next issue), a key lives on its writer only, so
+// when the topology moves a key its log moves with it (handoff.cpp):
+// - Before a node serves a key it owns under a topology it has not served
+//   it under yet, it acquires the key: it asks every other node in the
+//   topology (kHandoffQuery). Each seals the key (from then on it sends the
+//   key's requests to the asker, until its own topology changes) and, once
+//   nothing of the key is in flight there, answers its stored seq and head.
+//   The new owner copies the longest log's missing suffix (kFetchLog,
+//   chain-verified, imported with its idempotency records) and then serves
+//   the key: retries of commands applied by the old owner are duplicates.
+//   Requests for the key wait meanwhile (bounded), and fail with
+//   kUnavailable if a node does not answer within request_timeout.
+// - After each topology change a node offers the keys it holds but no longer
+//   owns to their owners (kHandoffOffer), which acquire them and confirm
+//   (kHandoffTaken): a drained node gives everything away without traffic.
+//   quorum_router_handoffs_pending counts what is not confirmed yet.
+// - Two copies that diverged (a node died before handing its keys off and
+//   came back after another node had written them) are never merged: the
+//   node keeps serving the log it has, logs the conflict and counts it
+//   (quorum_router_handoff_conflicts_total); replication removes the cause.
 //
 // Bounds: at most max_pending requests waiting for a remote answer
 // (kResourceExhausted beyond, which the API turns into 503); each waits at
@@ -21,24 +40,33 @@
 // per-peer queues.
 //
 // Threads: all members are safe from any thread (NodeService contract).
-// Callbacks run on shard, mailroom or timer threads.
+// Callbacks run on shard, mailroom or timer threads. Lock order:
+// state_mutex_ before a shard's post lock and the mailroom's locks; no
+// callback runs under state_mutex_.
 #pragma once
 
 #include <quorum/cluster/topology_store.hpp>
 #include <quorum/mailroom/mailroom.hpp>
 #include <quorum/node/local_node.hpp>
 #include <quorum/node/node_service.hpp>
+#include <quorum/router/messages.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <variant>
+#include <vector>
 
 namespace quorum::router {
 
@@ -52,6 +80,13 @@ struct ClusterNodeOptions {
   bool heartbeats = true;
   std::chrono::milliseconds heartbeat_interval{1000};
   size_t max_pending = 100'000;
+  // Hand-off bounds: keys being acquired at once (offers beyond it wait for
+  // the offerer's next round), requests waiting for one key's acquisition
+  // (kResourceExhausted beyond), keys offered at once.
+  size_t max_acquisitions = 4096;
+  size_t max_waiting_per_key = 4096;
+  size_t max_offers = 1024;
+  std::chrono::milliseconds reoffer_interval{3000};
 };
 
 class ClusterNode final : public node::NodeService, private node::RemoteDelivery {
@@ -91,19 +126,84 @@ class ClusterNode final : public node::NodeService, private node::RemoteDelivery
   bool is_local(std::string_view key) const override;
   void submit_remote(node::Command command, node::Callback<node::CommandReceipt> done) override;
 
-  // Where a key's requests go now: this node (nullopt) or a peer's name.
-  Result<std::optional<std::string>> owner_of(std::string_view key) const;
+  using Clock = std::chrono::steady_clock;
+
+  // A request waiting for its key's acquisition: run again, or fail.
+  struct Waiter {
+    std::function<void()> retry;
+    std::function<void(Error)> fail;
+  };
+  enum class Route {
+    kLocal,    // ran here (run_local)
+    kPeer,     // belongs to another node (the peer's name is set)
+    kQueued,   // waits for the key's acquisition
+    kRefused,  // the error is set
+  };
+  // Where a request for `key` goes under the topology this node applied
+  // (placement_) and its seals. kLocal runs `run_local` under state_mutex_,
+  // so no seal or topology change can slip between the decision and the
+  // local submission; kQueued keeps make_waiter() and starts the key's
+  // acquisition if none runs. Defined in handoff.cpp.
+  template <class RunLocal, class MakeWaiter>
+  Route route(const std::string& key, RunLocal&& run_local, MakeWaiter&& make_waiter, std::string& peer,
+              Error& error);
+  // The node a key's requests go to, nullopt for this one. Requires state_mutex_.
+  Result<std::optional<std::string>> owner_locked(std::string_view key) const;
+  // Applies the store's current topology if it changed (peers, hand-off
+  // state). Any thread; not under state_mutex_.
+  void sync_topology();
+  uint64_t epoch() const;
+  // Every other node of placement_ the store takes for alive (those may
+  // hold keys). Requires state_mutex_.
+  std::vector<std::string> peers_of_locked() const;
   void on_frame(std::string_view from, mailroom::Frame frame);
-  void on_topology(std::shared_ptr<const cluster::Placement> placement);
   void send_peers(const cluster::Placement& placement);
   void serve_command(std::string_view from, mailroom::Frame frame);
+  void dispatch_command(mailroom::Frame frame, CommandRequest request);
   void serve_read(std::string_view from, mailroom::Frame frame);
-  // Forwards a request this node does not own; false if it owns it.
-  bool forward_if_moved(mailroom::Frame& frame, const std::string& origin);
+  void dispatch_read(mailroom::Frame frame, ReadRequest request);
+  // Sends a request on to `peer`, or refuses it at the hop limit.
+  void forward(mailroom::Frame frame, const std::string& origin, const std::string& peer);
+  // Answers `origin` with `error` for the request `frame`.
+  void refuse(const mailroom::Frame& frame, const std::string& origin, Error error);
   void reply(const std::string& origin, mailroom::Frame frame);
   void complete(mailroom::Frame frame);
   void timer_loop();
   Error not_ready() const;
+
+  // Hand-off (handoff.cpp).
+  struct Acquisition {
+    uint64_t id = 0;
+    std::vector<Waiter> waiters;
+    std::set<std::string> asked;                    // peers that have not answered
+    std::map<std::string, node::KeyPoint> answers;  // peer -> its point
+    std::optional<node::KeyPoint> local;            // this node's point (settled)
+    std::set<std::string> offered_by;               // peers to confirm to (kHandoffTaken)
+    std::string source;                             // the peer whose log is copied
+    node::KeyPoint target;                          // its point
+    Clock::time_point deadline;
+    Clock::time_point queried;  // queries are sent again to peers that stay silent
+  };
+  struct Offer {
+    std::string owner;
+    uint64_t seq = 0;
+    Clock::time_point sent;
+  };
+  // Starts the acquisition `id` of `key` (created under state_mutex_).
+  void start_acquisition(const std::string& key, uint64_t id, const std::vector<std::string>& peers);
+  void on_handoff_query(mailroom::Frame frame);
+  void on_point(const std::string& from, const std::string& key, uint64_t id, Result<node::KeyPoint> point);
+  void on_fetch_log(mailroom::Frame frame);
+  void on_fetch_reply(mailroom::Frame frame);
+  void on_offer(std::string_view from, mailroom::Frame frame);
+  void on_taken(std::string_view from, const mailroom::Frame& frame);
+  void fetch_next(const std::string& key, uint64_t id, const std::string& source, uint64_t from);
+  void on_imported(const std::string& key, uint64_t id, Result<node::KeyPoint> point);
+  // Ends acquisition `id`: the waiters run again (or fail with `error`).
+  void finish(const std::string& key, uint64_t id, std::optional<Error> error);
+  // Timer: acquisition deadlines, the offer walk, re-offers.
+  void handoff_tick(Clock::time_point now);
+  void send_offer(const std::string& key, const Offer& offer);
 
   using Pending = std::variant<node::Callback<node::CommandReceipt>, node::Callback<node::ActorView>,
                                node::Callback<std::vector<node::LogEntryView>>>;
@@ -124,6 +224,12 @@ class ClusterNode final : public node::NodeService, private node::RemoteDelivery
     std::atomic<uint64_t> timeouts{0};
     std::atomic<uint64_t> bad_frames{0};
     std::atomic<uint64_t> topology_changes{0};
+    std::atomic<uint64_t> acquisitions{0};      // acquisitions completed
+    std::atomic<uint64_t> keys_acquired{0};     // ... that copied entries from another node
+    std::atomic<uint64_t> entries_imported{0};
+    std::atomic<uint64_t> acquisition_failures{0};
+    std::atomic<uint64_t> conflicts{0};
+    std::atomic<uint64_t> seals{0};             // keys sealed for another node
   };
 
   ClusterNodeOptions options_;
@@ -133,8 +239,20 @@ class ClusterNode final : public node::NodeService, private node::RemoteDelivery
   std::unique_ptr<node::LocalNode> local_;
   uint16_t mailroom_port_ = 0;
 
-  mutable std::mutex placement_mutex_;
-  std::shared_ptr<const cluster::Placement> placement_;  // under placement_mutex_
+  // Routing and hand-off state, under state_mutex_. acquired_: keys this
+  // node may serve under placement_ (acquired, with the seq then; bounded:
+  // cleared when too large, which only costs re-acquisitions); sealed_: keys
+  // handed to another node (its name) under placement_; offered_: keys held
+  // here, owned elsewhere, not yet confirmed taken.
+  mutable std::mutex state_mutex_;
+  std::shared_ptr<const cluster::Placement> placement_;
+  std::unordered_map<std::string, uint64_t> acquired_;
+  std::unordered_map<std::string, std::string> sealed_;
+  std::unordered_map<std::string, Acquisition> acquiring_;
+  uint64_t next_acquisition_ = 1;
+  std::map<std::string, Offer> offered_;
+  bool walking_ = false;    // listing stored keys to offer
+  std::string walk_after_;  // the last key listed
 
   std::mutex pending_mutex_;
   std::unordered_map<uint64_t, Waiting> pending_;  // under pending_mutex_

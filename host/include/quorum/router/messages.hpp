@@ -6,12 +6,14 @@
 // Requests carry the node that asked (`origin`), so a forwarded request is
 // answered straight to it with the original correlation id.
 //
-// Decoding never throws: malformed bodies come back as kInvalidArgument.
+// Decoding never throws: malformed requests come back as kInvalidArgument,
+// malformed replies as kUnavailable (the peer is treated as unavailable).
 // Sizes are bounded by the mailroom's frame limit and by the node's own
 // bounds (kMaxKeyBytes, kMaxCommandDataBytes, max_read_log_entries).
 #pragma once
 
 #include <quorum/host/result.hpp>
+#include <quorum/node/local_node.hpp>
 #include <quorum/node/node_service.hpp>
 
 #include <cstdint>
@@ -29,6 +31,14 @@ enum class Kind : uint8_t {
   kReadActorReply = 5,   // Result<ActorView>
   kReadLog = 6,          // ReadRequest; answered by kReadLogReply
   kReadLogReply = 7,     // Result<std::vector<LogEntryView>>
+  // Hand-off of keys the topology moved (ClusterNode, docs/mailroom.md):
+  kHandoffQuery = 8,     // ReadRequest{origin, key}: seal the key (send its traffic to origin) and answer
+                         // kHandoffPoint once nothing of it is in flight here
+  kHandoffPoint = 9,     // Result<KeyPoint>: the key's stored seq and head here
+  kFetchLog = 10,        // ReadRequest{origin, key, from, limit}: raw entries, whoever owns the key
+  kFetchLogReply = 11,   // Result<std::vector<std::string>>: raw entries
+  kHandoffOffer = 12,    // ReadRequest{origin, key, from = the offerer's seq}: "I hold this key of yours"
+  kHandoffTaken = 13,    // empty body: the owner holds at least what the offer said
 };
 
 // A request forwarded more often than this is refused (kUnavailable): the
@@ -63,5 +73,12 @@ Result<node::ActorView> decode_actor_reply(std::string_view body);
 
 std::string encode(const Result<std::vector<node::LogEntryView>>& reply);
 Result<std::vector<node::LogEntryView>> decode_log_reply(std::string_view body);
+
+std::string encode(const Result<node::KeyPoint>& reply);
+Result<node::KeyPoint> decode_point_reply(std::string_view body);
+
+// Raw entries (each at most store::kMaxEntryBytes).
+std::string encode(const Result<std::vector<std::string>>& reply);
+Result<std::vector<std::string>> decode_entries_reply(std::string_view body);
 
 }  // namespace quorum::router

@@ -1,0 +1,100 @@
+// One quorumd process of a test cluster on loopback, and the small client
+// helpers the multi-process tests share: start it with the embedded topology
+// file (optionally a real etcd), wait until it serves, talk HTTP to it, read
+// a metric. QUORUMD_PATH and QUORUM_NODE_FIXTURE_DIR come from CMake.
+#pragma once
+
+#include <quorum/client/http_client.hpp>
+#include <quorum/process/child_process.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace quorum::test_support {
+
+struct Member {
+  std::string name;
+  std::string url;  // set by wait_ready()
+  std::filesystem::path dir;
+  std::optional<process::ChildProcess> child;
+};
+
+// Starts `m`'s quorumd: data and logs in m.dir, HTTP on a free port, the
+// ledger fixture plugins, one shard, the cluster in `topology_file` (and in
+// the etcd at `etcd_url` if not empty).
+inline void start_member(Member& m, const std::string& topology_file, const std::string& etcd_url = {}) {
+  std::filesystem::create_directories(m.dir);
+  std::filesystem::remove(m.dir / "stdout.log");
+  process::SpawnOptions options;
+  options.program = QUORUMD_PATH;
+  options.args = {"--data",     (m.dir / "data").string(),
+                  "--http",     "127.0.0.1:0",
+                  "--name",     m.name,
+                  "--topology", topology_file,
+                  "--plugins",  QUORUM_NODE_FIXTURE_DIR,
+                  "--shards",   "1"};
+  if (!etcd_url.empty()) {
+    options.args.push_back("--etcd");
+    options.args.push_back(etcd_url);
+  }
+  options.stdout_file = m.dir / "stdout.log";
+  options.stderr_file = m.dir / "quorumd.log";
+  auto child = process::ChildProcess::spawn(options);
+  ASSERT_TRUE(child.ok()) << child.error().message;
+  m.child.emplace(std::move(child).value());
+}
+
+// Waits until `m` prints its serving line and records its URL.
+inline void wait_member_ready(Member& m) {
+  auto line = process::wait_for_line(m.dir / "stdout.log", "quorumd ", std::chrono::seconds(30), &*m.child);
+  ASSERT_TRUE(line.ok()) << m.name << ": " << line.error().message << "\n"
+                         << process::tail_lines(m.dir / "quorumd.log", 20);
+  m.url = line->substr(line->rfind(' ') + 1);
+}
+
+inline std::unique_ptr<client::HttpClient> connect_member(const Member& m,
+                                                          std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  client::HttpClient::Options options;
+  options.timeout = timeout;
+  auto c = client::HttpClient::create(m.url, options);
+  EXPECT_TRUE(c.ok()) << m.name;
+  return c.ok() ? std::move(c).value() : nullptr;
+}
+
+// The value of an unlabelled metric on node m (-1 when absent or unreachable).
+inline double member_metric(const Member& m, const std::string& name) {
+  auto c = connect_member(m);
+  if (!c) {
+    return -1;
+  }
+  auto r = c->get("/metrics");
+  if (!r.ok() || !r->ok()) {
+    return -1;
+  }
+  const std::string needle = "\n" + name + " ";
+  const size_t at = r->body.find(needle);
+  if (at == std::string::npos) {
+    return -1;
+  }
+  return std::stod(r->body.substr(at + needle.size()));
+}
+
+// The member called `name` among `members` (a vector or deque of Member).
+template <class Members>
+Member& member_named(Members& members, const std::string& name) {
+  for (Member& m : members) {
+    if (m.name == name) {
+      return m;
+    }
+  }
+  ADD_FAILURE() << "no member " << name;
+  return members.front();
+}
+
+}  // namespace quorum::test_support
