@@ -154,6 +154,10 @@ ClusterNode::Route ClusterNode::route(const std::string& key, RunLocal&& run_loc
     }
     auto found = acquiring_.find(key);
     if (found == acquiring_.end()) {
+      if (stopped_.load()) {
+        error = Error{ErrorCode::kUnavailable, "node " + name_ + " is shutting down"};
+        return Route::kRefused;
+      }
       if (acquiring_.size() >= options_.max_acquisitions) {
         error = Error{ErrorCode::kResourceExhausted, "node " + name_ + " is taking over " +
                                                          std::to_string(acquiring_.size()) + " keys; retry later"};
@@ -696,6 +700,18 @@ void ClusterNode::shutdown() {
   }
   if (mailroom_) {
     mailroom_->stop();
+  }
+  // No frame arrives any more: requests still waiting for a key's
+  // acquisition will not see it end.
+  std::unordered_map<std::string, Acquisition> acquiring;
+  {
+    std::lock_guard lock(state_mutex_);
+    acquiring.swap(acquiring_);
+  }
+  for (auto& [key, acquisition] : acquiring) {
+    for (Waiter& waiter : acquisition.waiters) {
+      waiter.fail(Error{ErrorCode::kUnavailable, "node " + name_ + " is shutting down"});
+    }
   }
 }
 
