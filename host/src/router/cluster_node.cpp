@@ -394,12 +394,29 @@ void ClusterNode::serve_command(std::string_view from, Frame frame) {
   dispatch_command(std::move(frame), std::move(request).value());
 }
 
-void ClusterNode::dispatch_command(Frame frame, CommandRequest request) {
+template <class Request, class RunLocal>
+void ClusterNode::serve_here(Frame& frame, Request& request, RunLocal&& run_local,
+                             void (ClusterNode::*again)(Frame, Request)) {
   sync_topology();
   std::string peer;
   Error error;
   const Route where = route(
-      frame.key,
+      frame.key, run_local,
+      [&] {
+        return Waiter{[this, frame, request, again]() mutable { (this->*again)(std::move(frame), std::move(request)); },
+                      [this, frame, origin = request.origin](Error e) { refuse(frame, origin, std::move(e)); }};
+      },
+      peer, error);
+  if (where == Route::kRefused) {
+    refuse(frame, request.origin, std::move(error));
+  } else if (where == Route::kPeer) {
+    forward(std::move(frame), request.origin, peer);
+  }
+}
+
+void ClusterNode::dispatch_command(Frame frame, CommandRequest request) {
+  serve_here(
+      frame, request,
       [&] {
         counters_.served_remote.fetch_add(1, std::memory_order_relaxed);
         local_->submit(std::move(request.command),
@@ -409,16 +426,7 @@ void ClusterNode::dispatch_command(Frame frame, CommandRequest request) {
                                make_frame(Kind::kCommandReply, correlation, std::move(key), encode(result), epoch));
                        });
       },
-      [&] {
-        return Waiter{[this, frame, request]() mutable { dispatch_command(std::move(frame), std::move(request)); },
-                      [this, frame, origin = request.origin](Error e) { refuse(frame, origin, std::move(e)); }};
-      },
-      peer, error);
-  if (where == Route::kRefused) {
-    refuse(frame, request.origin, std::move(error));
-  } else if (where == Route::kPeer) {
-    forward(std::move(frame), request.origin, peer);
-  }
+      &ClusterNode::dispatch_command);
 }
 
 void ClusterNode::serve_read(std::string_view from, Frame frame) {
@@ -437,12 +445,9 @@ void ClusterNode::serve_read(std::string_view from, Frame frame) {
 }
 
 void ClusterNode::dispatch_read(Frame frame, ReadRequest request) {
-  sync_topology();
-  std::string peer;
-  Error error;
   const Kind answer = *reply_kind(frame.kind);
-  const Route where = route(
-      frame.key,
+  serve_here(
+      frame, request,
       [&] {
         counters_.served_remote.fetch_add(1, std::memory_order_relaxed);
         const uint64_t correlation = frame.correlation;
@@ -461,16 +466,7 @@ void ClusterNode::dispatch_read(Frame frame, ReadRequest request) {
                            });
         }
       },
-      [&] {
-        return Waiter{[this, frame, request]() mutable { dispatch_read(std::move(frame), std::move(request)); },
-                      [this, frame, origin = request.origin](Error e) { refuse(frame, origin, std::move(e)); }};
-      },
-      peer, error);
-  if (where == Route::kRefused) {
-    refuse(frame, request.origin, std::move(error));
-  } else if (where == Route::kPeer) {
-    forward(std::move(frame), request.origin, peer);
-  }
+      &ClusterNode::dispatch_read);
 }
 
 void ClusterNode::complete(Frame frame) {

@@ -162,6 +162,12 @@ class ClusterNode final : public node::NodeService, private node::RemoteDelivery
   void dispatch_command(mailroom::Frame frame, CommandRequest request);
   void serve_read(std::string_view from, mailroom::Frame frame);
   void dispatch_read(mailroom::Frame frame, ReadRequest request);
+  // A request from another node: runs it here (run_local), sends it on, or
+  // refuses it; while its key is being acquired it waits and then goes
+  // through `again` (dispatch_command / dispatch_read).
+  template <class Request, class RunLocal>
+  void serve_here(mailroom::Frame& frame, Request& request, RunLocal&& run_local,
+                  void (ClusterNode::*again)(mailroom::Frame, Request));
   // Sends a request on to `peer`, or refuses it at the hop limit.
   void forward(mailroom::Frame frame, const std::string& origin, const std::string& peer);
   // Answers `origin` with `error` for the request `frame`.
