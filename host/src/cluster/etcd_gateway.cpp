@@ -1,6 +1,8 @@
 // EtcdGateway over quorum::client::HttpClient (unary calls) and EtcdWatch
 // over Boost.Beast (a streaming response read piece by piece, each step
-// bounded by io_context::run_for so that it can time out and be canceled).
+// bounded by io_context::run_for so that it can time out; cancel() posts a
+// socket close into that io_context, so an idle watch sleeps in epoll until
+// data, its timeout or a cancel, without polling).
 #include <quorum/cluster/etcd_gateway.hpp>
 
 #include <quorum/client/http_client.hpp>
@@ -8,6 +10,7 @@
 #include <sodium.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -350,12 +353,12 @@ struct EtcdWatch::Impl {
 
   // Runs the io_context until the pending operation completes (true), the
   // deadline passes or `canceled` is set (false; the operation stays pending
-  // unless canceled, in which case the socket is closed).
+  // unless canceled, in which case the socket is closed). It blocks for the
+  // whole wait: cancel() wakes it by posting close_for_cancel().
   bool run_until(Clock::time_point deadline, const std::atomic<bool>& canceled) {
     while (!done) {
       if (canceled.load()) {
-        beast::error_code ignored;
-        socket.close(ignored);
+        close_for_cancel();
         return false;
       }
       const auto now = Clock::now();
@@ -363,10 +366,17 @@ struct EtcdWatch::Impl {
         return false;
       }
       io.restart();
-      io.run_for(std::min<Clock::duration>(deadline - now, std::chrono::milliseconds(50)));
+      io.run_for(deadline - now);
     }
     pending = false;
     return true;
+  }
+
+  // On the watch thread (inside run_for, or from run_until): the pending
+  // operation completes with operation_aborted.
+  void close_for_cancel() {
+    beast::error_code ignored;
+    socket.close(ignored);
   }
 };
 
@@ -375,6 +385,17 @@ EtcdWatch::EtcdWatch(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 EtcdWatch::~EtcdWatch() {
   beast::error_code ignored;
   impl_->socket.close(ignored);
+}
+
+void EtcdWatch::cancel() noexcept {
+  canceled_.store(true);
+  try {
+    // Runs on the watch thread the next time it runs the io_context (at once
+    // if it is waiting); the socket is only touched there.
+    asio::post(impl_->io, [impl = impl_.get()] { impl->close_for_cancel(); });
+  } catch (const std::exception&) {
+    // Out of memory: next() still sees canceled_ when its wait ends.
+  }
 }
 
 Result<std::unique_ptr<EtcdWatch>> EtcdWatch::open(std::string_view url, std::string_view key,
@@ -499,6 +520,9 @@ Result<std::optional<EtcdWatchMessage>> EtcdWatch::next(std::chrono::millisecond
         continue;
       }
       return std::optional<EtcdWatchMessage>();
+    }
+    if (canceled_.load()) {
+      continue;  // the read ended because cancel() closed the socket
     }
     const size_t got = w.chunk.size() - w.parser.get().body().size;
     w.data.append(w.chunk.data(), got);

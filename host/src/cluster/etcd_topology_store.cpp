@@ -10,7 +10,10 @@ namespace {
 
 constexpr std::chrono::milliseconds kBackoffMin{100};
 constexpr std::chrono::milliseconds kBackoffMax{2000};
-constexpr std::chrono::milliseconds kWatchPoll{200};
+// How long one EtcdWatch::next() waits. Only a bound: stop() and
+// cancel_watch() wake a waiting next() at once (EtcdWatch::cancel), so an
+// idle watch costs no wake-ups.
+constexpr std::chrono::milliseconds kWatchPoll{30'000};
 
 std::string document_key_of(std::string_view prefix) { return std::string(prefix) + "topology"; }
 

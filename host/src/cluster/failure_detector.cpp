@@ -22,11 +22,13 @@ void FailureDetector::set_nodes(const std::vector<std::string>& names, Clock::ti
   }
 }
 
-void FailureDetector::heard(std::string_view node, Clock::time_point now) {
+bool FailureDetector::heard(std::string_view node, Clock::time_point now) {
   const auto it = nodes_.find(node);
-  if (it != nodes_.end() && now > it->second.last_heard) {
-    it->second.last_heard = now;
+  if (it == nodes_.end() || now <= it->second.last_heard) {
+    return false;
   }
+  it->second.last_heard = now;
+  return !it->second.alive;
 }
 
 std::vector<std::string> FailureDetector::tick(Clock::time_point now) {
@@ -39,6 +41,19 @@ std::vector<std::string> FailureDetector::tick(Clock::time_point now) {
     }
   }
   return changed;  // std::map iterates in sorted order
+}
+
+std::optional<FailureDetector::Clock::time_point> FailureDetector::next_tick() const {
+  std::optional<Clock::time_point> next;
+  for (const auto& [name, state] : nodes_) {
+    if (state.alive && name != self_) {
+      const Clock::time_point expiry = state.last_heard + timeout_;
+      if (!next || expiry < *next) {
+        next = expiry;
+      }
+    }
+  }
+  return next;
 }
 
 bool FailureDetector::alive(std::string_view node) const {

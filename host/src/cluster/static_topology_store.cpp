@@ -3,7 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -163,18 +166,35 @@ StaticTopologyStore::~StaticTopologyStore() { stop(); }
 Status StaticTopologyStore::start() {
   std::unique_lock lock(mutex_);
   QUORUM_ASSERT(!thread_.joinable());
-  Result<std::string> content = read_bounded(options_.path);
-  if (!content) {
-    return content.error();
+  QUORUM_ASSERT(wake_fd_ < 0 && inotify_fd_ < 0);
+  // Watch first, read second: an edit in between is not missed.
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) {
+    return make_error(ErrorCode::kIo, std::string("topology store: cannot create an eventfd: ") + std::strerror(errno));
   }
-  Result<Topology> parsed = parse_topology(*content);
-  if (!parsed) {
-    return make_error(parsed.error().code, options_.path + ": " + parsed.error().message);
+  const bool watched = watch_file();
+  Status loaded = [&]() -> Status {
+    Result<std::string> content = read_bounded(options_.path);
+    if (!content) {
+      return content.error();
+    }
+    Result<Topology> parsed = parse_topology(*content);
+    if (!parsed) {
+      return make_error(parsed.error().code, options_.path + ": " + parsed.error().message);
+    }
+    // The checks above give start() its error; the store then loads the file as the watcher does.
+    reload_locked(true);
+    if (!recompute_locked()) {
+      return make_error(ErrorCode::kInvalidArgument, "topology file " + options_.path + " changed while read");
+    }
+    return {};
+  }();
+  if (!loaded) {
+    close_fds();
+    return loaded;
   }
-  // The checks above give start() its error; the store then loads the file as the poller does.
-  reload_locked(true);
-  if (!recompute_locked()) {
-    return make_error(ErrorCode::kInvalidArgument, "topology file " + options_.path + " changed while read");
+  if (!watched) {
+    spdlog::info("topology: polling {} every {} ms", options_.path, options_.poll_interval.count());
   }
   stopping_ = false;
   thread_ = std::thread([this] { run(); });
@@ -185,12 +205,95 @@ void StaticTopologyStore::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
+    wake();
   }
-  wake_.notify_all();
   applied_.notify_all();
   if (thread_.joinable()) {
     thread_.join();
   }
+  std::lock_guard lock(mutex_);
+  close_fds();
+}
+
+void StaticTopologyStore::close_fds() {
+  if (inotify_fd_ >= 0) {
+    ::close(inotify_fd_);
+    inotify_fd_ = -1;
+  }
+  if (wake_fd_ >= 0) {
+    ::close(wake_fd_);
+    wake_fd_ = -1;
+  }
+}
+
+void StaticTopologyStore::wake() {
+  if (wake_fd_ >= 0) {
+    const uint64_t one = 1;
+    if (::write(wake_fd_, &one, sizeof one) < 0) {
+      // EAGAIN: the counter is already non-zero, the thread wakes anyway.
+    }
+  }
+}
+
+bool StaticTopologyStore::watch_file() {
+  if (!options_.use_inotify) {
+    return false;
+  }
+  struct stat link {};
+  if (::lstat(options_.path.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+    return false;  // edits would happen in the target's directory
+  }
+  const std::filesystem::path path(options_.path);
+  const std::string dir = path.has_parent_path() ? path.parent_path().string() : std::string(".");
+  file_name_ = path.filename().string();
+  const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0) {
+    spdlog::warn("topology: inotify unavailable ({})", std::strerror(errno));
+    return false;
+  }
+  constexpr uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ATTRIB | IN_DELETE_SELF |
+                             IN_MOVE_SELF | IN_ONLYDIR;
+  if (::inotify_add_watch(fd, dir.c_str(), kMask) < 0) {
+    spdlog::warn("topology: cannot watch {} with inotify ({})", dir, std::strerror(errno));
+    ::close(fd);
+    return false;
+  }
+  inotify_fd_ = fd;
+  return true;
+}
+
+bool StaticTopologyStore::drain_file_events() {
+  // Only the store thread touches inotify_fd_ while it runs.
+  alignas(inotify_event) char buffer[4096];
+  bool relevant = false;
+  while (inotify_fd_ >= 0) {
+    const ssize_t n = ::read(inotify_fd_, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      break;  // EAGAIN: all read
+    }
+    for (size_t offset = 0; offset + sizeof(inotify_event) <= static_cast<size_t>(n);) {
+      inotify_event event{};
+      std::memcpy(&event, buffer + offset, sizeof event);
+      std::string_view name(buffer + offset + sizeof event,
+                            std::min<size_t>(event.len, static_cast<size_t>(n) - offset - sizeof event));
+      name = name.substr(0, name.find('\0'));
+      offset += sizeof event + event.len;
+      if ((event.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_UNMOUNT)) != 0) {
+        spdlog::warn("topology: the directory of {} went away; polling it every {} ms", options_.path,
+                     options_.poll_interval.count());
+        ::close(inotify_fd_);
+        inotify_fd_ = -1;
+        return true;
+      }
+      if ((event.mask & IN_Q_OVERFLOW) != 0 || name == file_name_) {
+        relevant = true;
+      }
+    }
+  }
+  return relevant;
 }
 
 std::shared_ptr<const Placement> StaticTopologyStore::current() const {
@@ -205,7 +308,9 @@ void StaticTopologyStore::on_change(std::function<void(std::shared_ptr<const Pla
 
 void StaticTopologyStore::heard_from(std::string_view node, Clock::time_point now) {
   std::lock_guard lock(mutex_);
-  detector_.heard(node, now);
+  if (detector_.heard(node, now)) {
+    wake();  // a dead node spoke: alive again at once, not at the next timeout
+  }
 }
 
 bool StaticTopologyStore::alive(std::string_view node) const {
@@ -273,17 +378,43 @@ std::shared_ptr<const Placement> StaticTopologyStore::recompute_locked() {
 
 void StaticTopologyStore::run() {
   std::unique_lock lock(mutex_);
+  const auto file_period = [this] { return inotify_fd_ >= 0 ? kStaticRecheckInterval : options_.poll_interval; };
+  Clock::time_point next_check = Clock::now() + file_period();
   while (!stopping_) {
-    wake_.wait_for(lock, options_.poll_interval, [this] { return stopping_ || reload_requests_ > reloads_done_; });
+    // Sleep until the next file check or failure-detector timeout, or a wake-up.
+    Clock::time_point until = next_check;
+    if (const auto expiry = detector_.next_tick(); expiry && *expiry < until) {
+      until = *expiry;
+    }
+    lock.unlock();
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now());
+    const int timeout_ms = static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 3'600'000));
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {inotify_fd_, POLLIN, 0}};
+    const int ready = ::poll(fds, inotify_fd_ >= 0 ? 2 : 1, timeout_ms);
+    if (ready > 0 && (fds[0].revents & POLLIN) != 0) {
+      uint64_t count = 0;
+      if (::read(wake_fd_, &count, sizeof count) < 0) {
+        // EAGAIN: another read took it.
+      }
+    }
+    const bool file_event = ready > 0 && inotify_fd_ >= 0 && fds[1].revents != 0 && drain_file_events();
+    lock.lock();
     if (stopping_) {
       break;
     }
+    const Clock::time_point now = Clock::now();
     const uint64_t requests = reload_requests_;
-    reload_locked(requests > reloads_done_);
-    for (const std::string& name : detector_.tick(Clock::now())) {
+    const bool force = requests > reloads_done_;
+    bool reloaded = false;
+    if (force || file_event || now >= next_check) {
+      reloaded = reload_locked(force);
+      next_check = now + file_period();
+    }
+    const std::vector<std::string> flipped = detector_.tick(now);
+    for (const std::string& name : flipped) {
       spdlog::info("topology: node {} is {}", name, detector_.alive(name) ? "alive again" : "silent, now dead");
     }
-    std::shared_ptr<const Placement> changed = recompute_locked();
+    std::shared_ptr<const Placement> changed = reloaded || !flipped.empty() ? recompute_locked() : nullptr;
     if (changed && callback_) {
       auto callback = callback_;
       lock.unlock();
@@ -305,7 +436,7 @@ Status StaticTopologyStore::mutate(const TopologyEdit& edit) {
     return {};
   }
   const uint64_t target = ++reload_requests_;
-  wake_.notify_all();
+  wake();
   applied_.wait_for(lock, std::chrono::seconds(10), [&] { return stopping_ || reloads_done_ >= target; });
   return {};
 }

@@ -36,6 +36,10 @@ constexpr size_t kMaxInboundConnections = 4096;
 // Counters kept for nodes that dialled us but are not in the peer list.
 constexpr size_t kMaxUnlistedCounters = 1024;
 
+// One read of an accepted connection asks for at least this much (more only
+// to finish a larger bundle): a burst of small bundles is one read.
+constexpr size_t kReadChunkBytes = 8 << 10;
+
 struct PeerCounters {
   std::atomic<uint64_t> frames_sent{0}, frames_received{0}, bytes_sent{0}, bytes_received{0}, bundles_sent{0},
       frames_dropped{0}, reconnects{0};
@@ -669,33 +673,32 @@ class InLink : public std::enable_shared_from_this<InLink> {
                         }
                         self->handshake_done_ = true;
                         self->timer_.cancel();
-                        self->read_header();
+                        self->read_more();
                       });
   }
 
-  void read_header() {
-    asio::async_read(socket_, asio::buffer(header_), [self = shared_from_this()](boost::system::error_code ec, size_t) {
-      if (self->stopped()) {
-        return;
-      }
-      if (ec) {
-        self->close("connection from " + self->peer_ + " ended: " + ec.message(), false);
-        return;
-      }
-      Result<BundleHeader> header = parse_bundle_header(std::string_view(self->header_.data(), self->header_.size()),
-                                                        self->state_.incoming_limit());
-      if (!header.ok()) {
-        self->close("closing the connection from " + self->peer_ + ": " + header.error().message, true);
-        return;
-      }
-      self->flags_ = header->flags;
-      self->buffer_.resize(header->length);
-      asio::async_read(self->socket_, asio::buffer(self->buffer_),
-                       [self](boost::system::error_code error, size_t) { self->on_payload(error); });
-    });
+  // Bundles are read in as large pieces as the socket has (up to
+  // kReadChunkBytes, or the rest of a larger bundle in one read), so a burst
+  // of small bundles costs one read, not two per bundle; whole bundles are
+  // decoded and delivered from in_, the rest waits for more bytes.
+  void read_more() {
+    size_t want = kReadChunkBytes;
+    if (in_.size() >= kBundleHeaderBytes) {
+      // A bundle is incomplete (process_input() checked its header): read
+      // up to its end, at least a chunk.
+      const size_t bundle_end = kBundleHeaderBytes + declared_length_;
+      want = std::max(want, bundle_end - in_.size());
+    }
+    const size_t used = in_.size();
+    in_.resize(used + want);
+    socket_.async_read_some(asio::buffer(in_.data() + used, want),
+                            [self = shared_from_this(), used](boost::system::error_code ec, size_t n) {
+                              self->in_.resize(used + (ec ? 0 : n));
+                              self->on_read(ec);
+                            });
   }
 
-  void on_payload(boost::system::error_code ec) {
+  void on_read(boost::system::error_code ec) {
     if (stopped()) {
       return;
     }
@@ -703,24 +706,49 @@ class InLink : public std::enable_shared_from_this<InLink> {
       close("connection from " + peer_ + " ended: " + ec.message(), false);
       return;
     }
-    Result<std::vector<Frame>> frames =
-        decode_bundle_payload(buffer_, flags_, state_.incoming_limit(), state_.options.max_frame_bytes);
-    if (!frames.ok()) {
-      close("closing the connection from " + peer_ + ": " + frames.error().message, true);
+    if (!process_input()) {
       return;
     }
-    counters_->frames_received.fetch_add(frames->size(), std::memory_order_relaxed);
-    counters_->bytes_received.fetch_add(kBundleHeaderBytes + buffer_.size(), std::memory_order_relaxed);
-    if (buffer_.capacity() > 2 * state_.incoming_limit() / 8 && buffer_.size() < buffer_.capacity() / 4) {
-      std::string().swap(buffer_);  // do not keep a rare huge buffer
-    }
-    for (Frame& frame : *frames) {
-      if (state_.stopping) {
-        return;
+    read_more();
+  }
+
+  // Decodes and delivers every complete bundle in in_; false if the
+  // connection was closed (a bad bundle: none of its frames is delivered).
+  bool process_input() {
+    size_t offset = 0;
+    while (in_.size() - offset >= kBundleHeaderBytes) {
+      Result<BundleHeader> header = parse_bundle_header(std::string_view(in_.data() + offset, kBundleHeaderBytes),
+                                                        state_.incoming_limit());
+      if (!header.ok()) {
+        close("closing the connection from " + peer_ + ": " + header.error().message, true);
+        return false;
       }
-      state_.on_frame(peer_, std::move(frame));
+      declared_length_ = header->length;
+      if (in_.size() - offset - kBundleHeaderBytes < header->length) {
+        break;
+      }
+      const std::string_view payload(in_.data() + offset + kBundleHeaderBytes, header->length);
+      Result<std::vector<Frame>> frames =
+          decode_bundle_payload(payload, header->flags, state_.incoming_limit(), state_.options.max_frame_bytes);
+      if (!frames.ok()) {
+        close("closing the connection from " + peer_ + ": " + frames.error().message, true);
+        return false;
+      }
+      offset += kBundleHeaderBytes + header->length;
+      counters_->frames_received.fetch_add(frames->size(), std::memory_order_relaxed);
+      counters_->bytes_received.fetch_add(kBundleHeaderBytes + header->length, std::memory_order_relaxed);
+      for (Frame& frame : *frames) {
+        if (state_.stopping) {
+          return false;
+        }
+        state_.on_frame(peer_, std::move(frame));
+      }
     }
-    read_header();
+    in_.erase(0, offset);
+    if (in_.capacity() > 2 * state_.incoming_limit() / 8 && in_.size() < in_.capacity() / 4) {
+      std::string(in_).swap(in_);  // do not keep a rare huge buffer
+    }
+    return true;
   }
 
   State& state_;
@@ -730,8 +758,9 @@ class InLink : public std::enable_shared_from_this<InLink> {
   std::string peer_;
   std::shared_ptr<PeerCounters> counters_;
   std::array<char, kBundleHeaderBytes> header_{};
-  uint8_t flags_ = 0;
-  std::string buffer_;
+  std::string buffer_;  // the handshake
+  std::string in_;      // received bytes not yet decoded: at most one incomplete bundle + kReadChunkBytes
+  size_t declared_length_ = 0;  // payload length of the bundle at the start of in_, once its header is in
   std::string handshake_out_;
   bool handshake_done_ = false;
   bool closed_ = false;

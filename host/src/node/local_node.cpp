@@ -371,6 +371,7 @@ struct LocalNode::Shard {
   ReplyToken next_token = 1;
   bool flush_scheduled = false;
   bool closing = false;
+  bool idle_timer = false;  // the timer is armed for the idle period (no actors)
 
   // Read from any thread.
   std::atomic<uint64_t> actors_active{0};
@@ -505,6 +506,9 @@ void LocalNode::Shard::after_input() {
     check_settling();
   }
   update_gauges(false);
+  if (idle_timer && !closing && registry->active() > 0) {
+    arm_timer();  // an actor started: tick at the normal rate again
+  }
 }
 
 void LocalNode::Shard::check_settling() {
@@ -612,7 +616,12 @@ void LocalNode::Shard::on_tick() {
 }
 
 void LocalNode::Shard::arm_timer() {
-  timer.expires_after(std::chrono::milliseconds(std::max<int64_t>(node->options_.tick_ms, 1)));
+  // A shard without actors has nothing to tick: it checks again after
+  // kIdleTicks ticks, or at once when an input starts an actor (after_input).
+  constexpr int64_t kIdleTicks = 10;
+  idle_timer = registry->active() == 0;
+  const int64_t tick_ms = std::max<int64_t>(node->options_.tick_ms, 1);
+  timer.expires_after(std::chrono::milliseconds(idle_timer ? tick_ms * kIdleTicks : tick_ms));
   timer.async_wait([this](const boost::system::error_code& error) {
     if (!error) {
       on_tick();

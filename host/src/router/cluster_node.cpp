@@ -3,6 +3,7 @@
 
 #include "make_frame.hpp"
 
+#include <msgpack.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -52,6 +53,47 @@ std::vector<mailroom::Peer> peers_of(const cluster::Topology& topology, std::str
     }
   }
   return peers;
+}
+
+// The nodes this node sends heartbeats to: every other node of its data
+// center, and in each other data center the nodes linked to its index (j ==
+// k mod |B| or k == j mod |A|: symmetric for unequal sizes). Any node Y
+// reaches any node Z in at most two hops (Y -> the node of Y's data center
+// at Z's index mod |A| -> Z), and each heartbeat carries the sender's
+// evidence (heartbeat_digest), so the evidence a node holds about any live
+// node is at most about two heartbeat intervals old (failure_timeout must
+// stay above 2 x heartbeat_interval, as quorumd checks). 4 x 8 nodes: 10
+// targets instead of 31 (N-1 in one data center: sqrt-like in general).
+std::vector<std::string> heartbeat_targets(const cluster::Topology& topology, std::string_view self) {
+  size_t self_dc = topology.data_centers.size();
+  size_t self_index = 0;
+  for (size_t i = 0; i < topology.data_centers.size(); ++i) {
+    const auto& nodes = topology.data_centers[i].nodes;
+    for (size_t j = 0; j < nodes.size(); ++j) {
+      if (nodes[j].name == self) {
+        self_dc = i;
+        self_index = j;
+      }
+    }
+  }
+  std::vector<std::string> targets;
+  for (size_t i = 0; i < topology.data_centers.size(); ++i) {
+    const auto& nodes = topology.data_centers[i].nodes;
+    for (size_t j = 0; j < nodes.size(); ++j) {
+      if (nodes[j].name == self) {
+        continue;
+      }
+      bool linked = self_dc == topology.data_centers.size() || i == self_dc;  // not in the topology: everyone
+      if (!linked) {
+        const size_t own_size = topology.data_centers[self_dc].nodes.size();
+        linked = j == self_index % nodes.size() || self_index == j % own_size;
+      }
+      if (linked) {
+        targets.push_back(nodes[j].name);
+      }
+    }
+  }
+  return targets;
 }
 
 // An error in a failed reply, as the requesting client should see it.
@@ -296,10 +338,78 @@ void ClusterNode::request(const std::string& peer, Frame frame, Pending callback
   }
 }
 
+void ClusterNode::heard(std::string_view node, Clock::time_point when) {
+  {
+    std::lock_guard lock(heard_mutex_);
+    auto [it, added] = last_heard_.try_emplace(std::string(node), when);
+    if (!added) {
+      if (it->second >= when) {
+        return;
+      }
+      it->second = when;
+    }
+  }
+  topology_.heard_from(node, when);
+}
+
+std::string ClusterNode::heartbeat_digest(const cluster::Topology& topology, Clock::time_point now) {
+  msgpack::sbuffer out;
+  msgpack::packer<msgpack::sbuffer> pack(out);
+  std::lock_guard lock(heard_mutex_);
+  std::erase_if(last_heard_, [&](const auto& entry) { return cluster::node_named(topology, entry.first) == nullptr; });
+  pack.pack_array(static_cast<uint32_t>(last_heard_.size() + 1));
+  pack.pack_array(2);
+  pack.pack(name_);
+  pack.pack(uint64_t{0});
+  for (const auto& [node, when] : last_heard_) {
+    pack.pack_array(2);
+    pack.pack(node);
+    pack.pack(static_cast<uint64_t>(
+        std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(now - when).count())));
+  }
+  return std::string(out.data(), out.size());
+}
+
+void ClusterNode::apply_digest(std::string_view body, Clock::time_point now) {
+  constexpr uint32_t kMaxEntries = cluster::kMaxDataCenters * cluster::kMaxNodesPerDataCenter + 1;
+  constexpr uint64_t kMaxAgeMs = 3'600'000;
+  try {
+    // Bounded before anything is allocated: kMaxEntries pairs of a short name and an age.
+    msgpack::object_handle handle = msgpack::unpack(body.data(), body.size(), nullptr, nullptr,
+                                                    msgpack::unpack_limit(kMaxEntries, 0, 256, 0, 0, 3));
+    const msgpack::object& root = handle.get();
+    if (root.type != msgpack::type::ARRAY || root.via.array.size > kMaxEntries) {
+      counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    const std::shared_ptr<const cluster::Placement> placement = topology_.current();
+    for (uint32_t i = 0; i < root.via.array.size; ++i) {
+      const msgpack::object& entry = root.via.array.ptr[i];
+      if (entry.type != msgpack::type::ARRAY || entry.via.array.size != 2 ||
+          entry.via.array.ptr[0].type != msgpack::type::STR ||
+          entry.via.array.ptr[1].type != msgpack::type::POSITIVE_INTEGER) {
+        continue;
+      }
+      const std::string_view node(entry.via.array.ptr[0].via.str.ptr, entry.via.array.ptr[0].via.str.size);
+      const uint64_t age_ms = entry.via.array.ptr[1].via.u64;
+      if (node == name_ || age_ms > kMaxAgeMs || cluster::node_named(placement->topology(), node) == nullptr) {
+        continue;
+      }
+      heard(node, now - std::chrono::milliseconds(age_ms));
+    }
+  } catch (const std::exception&) {
+    counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 void ClusterNode::on_frame(std::string_view from, Frame frame) {
-  topology_.heard_from(from, Clock::now());
+  const Clock::time_point now = Clock::now();
+  heard(from, now);
   switch (static_cast<Kind>(frame.kind)) {
     case Kind::kHeartbeat:
+      if (!frame.body.empty()) {  // nodes before this change send an empty body
+        apply_digest(frame.body, now);
+      }
       return;
     case Kind::kCommand:
       serve_command(from, std::move(frame));
@@ -554,12 +664,35 @@ void ClusterNode::sync_topology() {
   }
 }
 
+bool ClusterNode::handoff_busy() const {
+  std::lock_guard lock(state_mutex_);
+  return walking_ || !acquiring_.empty() || !offered_.empty();
+}
+
 void ClusterNode::timer_loop() {
-  constexpr auto kTick = std::chrono::milliseconds(100);
+  // Sleeps until the next heartbeat or tick: every 100 ms while requests
+  // wait or a handoff runs, every kIdleTick otherwise (topology changes are
+  // seen within it), so an idle node wakes a few times a second, not ten.
+  constexpr auto kBusyTick = std::chrono::milliseconds(100);
+  constexpr auto kIdleTick = std::chrono::milliseconds(250);
+  // Heartbeats go out at multiples of the interval on the system clock, on
+  // every node at about the same instant (fewer wake-ups of the receivers'
+  // mailrooms; with relayed digests, a digest is at most about one interval
+  // old when it is sent on).
+  const auto aligned_heartbeat = [this](Clock::time_point now) {
+    const auto interval = std::chrono::duration_cast<std::chrono::system_clock::duration>(options_.heartbeat_interval);
+    const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+    return now + std::chrono::duration_cast<Clock::duration>(interval - since_epoch % interval);
+  };
   Clock::time_point next_heartbeat = Clock::now();
+  bool busy = true;
   std::unique_lock lock(pending_mutex_);
   while (!closed_) {
-    timer_wake_.wait_for(lock, kTick, [this] { return closed_; });
+    Clock::time_point wake = Clock::now() + (busy || !pending_.empty() ? kBusyTick : kIdleTick);
+    if (options_.heartbeats) {
+      wake = std::min(wake, next_heartbeat);
+    }
+    timer_wake_.wait_until(lock, wake, [this] { return closed_; });
     if (closed_) {
       break;
     }
@@ -584,11 +717,13 @@ void ClusterNode::timer_loop() {
     }
     sync_topology();
     handoff_tick(now);
+    busy = handoff_busy();
     std::shared_ptr<const cluster::Placement> placement = topology_.current();
     if (options_.heartbeats && now >= next_heartbeat) {
-      next_heartbeat = now + options_.heartbeat_interval;
-      for (const auto& peer : peers_of(placement->topology(), name_)) {
-        (void)mailroom_->send(peer.name, make_frame(Kind::kHeartbeat, 0, {}, {}, placement->topology().epoch));
+      next_heartbeat = aligned_heartbeat(now);
+      const std::string digest = heartbeat_digest(placement->topology(), now);
+      for (const std::string& peer : heartbeat_targets(placement->topology(), name_)) {
+        (void)mailroom_->send(peer, make_frame(Kind::kHeartbeat, 0, {}, digest, placement->topology().epoch));
       }
     }
     lock.lock();

@@ -116,8 +116,10 @@ class EtcdWatch {
   // stream is still fine); kUnavailable when the stream ended or failed, or
   // after cancel().
   Result<std::optional<EtcdWatchMessage>> next(std::chrono::milliseconds timeout);
-  // Makes a pending or later next() return kUnavailable soon (within ~50 ms). Any thread.
-  void cancel() noexcept { canceled_.store(true); }
+  // Makes a pending or later next() return kUnavailable at once: it wakes
+  // the watch's I/O (no polling; next() sleeps until data, its timeout or
+  // this). Any thread, while the watch exists.
+  void cancel() noexcept;
 
  private:
   struct Impl;

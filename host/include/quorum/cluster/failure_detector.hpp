@@ -10,7 +10,11 @@
 //    starting does not flap;
 //  - `self` is always alive;
 //  - only tick() changes states (heard() just records the time), and tick()
-//    returns the nodes whose state changed.
+//    returns the nodes whose state changed;
+//  - next_tick() says when tick() next has something to do without new
+//    evidence (the earliest moment an alive node's timeout runs out), and
+//    heard() says when evidence revives a dead node (tick() at once), so a
+//    caller can sleep between changes instead of ticking on a fixed period.
 // Bounds: it tracks at most kMaxTrackedNodes nodes (a topology's maximum);
 // heard() for an untracked node is ignored.
 // Threads: none of its own; not thread-safe (the store locks around it).
@@ -20,6 +24,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,11 +43,19 @@ class FailureDetector {
   // and heard at `now`; names no longer listed are forgotten.
   void set_nodes(const std::vector<std::string>& names, Clock::time_point now);
   // Records liveness evidence for `node` (ignored if untracked or older than
-  // what is recorded).
-  void heard(std::string_view node, Clock::time_point now);
+  // what is recorded). Returns true when that node is dead as of the last
+  // tick() and this evidence makes it alive at the next one (the caller
+  // should tick soon); false otherwise.
+  bool heard(std::string_view node, Clock::time_point now);
   // Applies the timeout at `now`; returns the nodes whose state changed
   // (alive -> dead or dead -> alive), sorted.
   std::vector<std::string> tick(Clock::time_point now);
+  // The earliest time at which tick() would change a state if nothing more
+  // were heard: min(last heard + timeout) over the tracked nodes alive as of
+  // the last tick() (self excluded). nullopt when no alive node can expire
+  // (then only heard() returning true calls for a tick()). May be in the
+  // past (a timeout ran out and tick() was not called yet).
+  std::optional<Clock::time_point> next_tick() const;
 
   // The state as of the last tick() (true for self and for unknown names:
   // the detector only lowers nodes it tracks).

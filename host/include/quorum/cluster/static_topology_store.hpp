@@ -11,15 +11,24 @@
 // re-read file carries a higher epoch, the effective epoch jumps to it.
 // Two nodes may therefore show different epochs for the same topology.
 //
-// The file is polled (every poll_interval: inode, size, mtime, then content)
-// on the store's thread, so edits by `quorumctl topology ... --file` or by
-// hand reach the node. A file that does not parse or validate is logged and
-// ignored (the previous topology stays). Mutations (add_node, ...) edit the
-// file under an advisory lock (<file>.lock, flock) with epoch+1 and replace
-// it atomically (write <file>.tmp.<pid>, fsync, rename); they return once the
+// The file is watched on the store's thread, so edits by `quorumctl
+// topology ... --file` or by hand reach the node: with inotify on its
+// directory (a write closed or a rename onto the file wakes the store at
+// once; plus a re-check every kStaticRecheckInterval), or, when inotify is
+// unavailable, off (use_inotify) or the path is a symlink, by polling every
+// poll_interval. Either way the store compares inode, size and mtime, then
+// the content. A file that does not parse or validate is logged and ignored
+// (the previous topology stays). Mutations (add_node, ...) edit the file
+// under an advisory lock (<file>.lock, flock) with epoch+1 and replace it
+// atomically (write <file>.tmp.<pid>, fsync, rename); they return once the
 // store has applied the new file.
 //
-// Threads: one store thread (polling, failure detection, callbacks). All
+// Idle cost: the store thread sleeps until the file changes, a mutation or
+// stop() wakes it (an eventfd), the failure detector's next timeout runs out
+// (FailureDetector::next_tick), or heard_from() revives a dead node; a node
+// is declared dead when its timeout runs out, not at the next poll.
+//
+// Threads: one store thread (file watch, failure detection, callbacks). All
 // members are thread-safe; on_change is set before start().
 #pragma once
 
@@ -33,11 +42,16 @@
 
 namespace quorum::cluster {
 
+// With inotify, the file is also re-checked this often (a writer that
+// never closes the file, a missed event).
+inline constexpr std::chrono::milliseconds kStaticRecheckInterval{5000};
+
 struct StaticTopologyStoreOptions {
   std::string path;  // topology.json
   std::string self;  // this node's name (always alive)
   std::chrono::milliseconds failure_timeout{3000};
-  std::chrono::milliseconds poll_interval{200};
+  std::chrono::milliseconds poll_interval{200};  // file polling when it is not watched with inotify
+  bool use_inotify = true;                       // false: always poll (tests; filesystems without inotify)
 };
 
 // Reads `path`, applies `edit`, raises the epoch by one, validates and
@@ -76,6 +90,15 @@ class StaticTopologyStore final : public TopologyStore {
     friend bool operator==(const FileStamp&, const FileStamp&) = default;
   };
   void run();
+  // Sets up inotify on the file's directory; false (polling) if it cannot.
+  bool watch_file();
+  // Under mutex_: wakes the store thread (eventfd).
+  void wake();
+  // Under mutex_, with no store thread running.
+  void close_fds();
+  // Reads the pending inotify events; true if one concerns the file (or
+  // events were lost). Switches to polling if the directory went away.
+  bool drain_file_events();
   // Under mutex_: re-reads the file if its stamp changed; returns true if the document changed.
   bool reload_locked(bool force);
   // Under mutex_: recomputes the effective placement; returns it if it changed.
@@ -84,8 +107,10 @@ class StaticTopologyStore final : public TopologyStore {
 
   const StaticTopologyStoreOptions options_;
   mutable std::mutex mutex_;
-  std::condition_variable wake_;
   std::condition_variable applied_;
+  int wake_fd_ = -1;     // eventfd: stop, mutations, revived nodes
+  int inotify_fd_ = -1;  // -1: polling
+  std::string file_name_;  // the file's name in its directory (inotify events carry it)
   FailureDetector detector_;
   Topology document_;
   FileStamp stamp_;

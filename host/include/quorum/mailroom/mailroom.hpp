@@ -22,7 +22,9 @@
 //    peer_queue_frames frames and peer_queue_bytes encoded bytes wait; one
 //    write (bundle) <= max_bundle_bytes (or one frame, if a frame is larger);
 //    an incoming bundle <= max(max_bundle_bytes, max_frame_bytes) + 64 bytes;
-//    a handshake <= kMaxHandshakeBytes; at most 4096 accepted connections.
+//    a handshake <= kMaxHandshakeBytes; at most 4096 accepted connections,
+//    each reading into a buffer of at most one incoming bundle + 8 KiB (a
+//    read takes whatever the socket holds: a burst of bundles is one read).
 //    Anything over a bound on the wire, an undecodable bundle or a bad flag
 //    closes that connection with a logged reason (spdlog); no frame of a bad
 //    bundle is delivered.

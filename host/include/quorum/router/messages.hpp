@@ -24,7 +24,8 @@
 namespace quorum::router {
 
 enum class Kind : uint8_t {
-  kHeartbeat = 1,        // empty body; liveness for the embedded failure detector
+  kHeartbeat = 1,        // liveness for the embedded failure detector; body: the sender's evidence digest
+                         // (msgpack [[node, age_ms], ...], cluster_node.cpp; empty from older nodes)
   kCommand = 2,          // CommandRequest; answered by kCommandReply
   kCommandReply = 3,     // Result<CommandReceipt>
   kReadActor = 4,        // ReadRequest; answered by kReadActorReply
