@@ -231,28 +231,13 @@ class ClusterHandoffTest : public ::testing::Test {
   void SetUp() override {
     auto ports = process::free_loopback_ports(10);
     ASSERT_TRUE(ports.ok()) << ports.error().message;
-    cluster::Topology topology;
-    topology.epoch = 1;
-    size_t next_port = 0;
-    for (const std::string dc : {"FL", "TN", "TX", "UT"}) {
-      cluster::DataCenter center{dc, {}};
-      for (const std::string zone : {"A", "B"}) {
-        center.nodes.push_back({dc + "-" + zone + "-1", zone == "A" ? cluster::Zone::kA : cluster::Zone::kB,
-                                "127.0.0.1:" + std::to_string((*ports)[next_port++]), true});
-      }
-      topology.data_centers.push_back(center);
-    }
-    for (; next_port < ports->size(); ++next_port) {
+    topology_ = test_support::four_dc_topology(*ports);
+    for (size_t next_port = 8; next_port < ports->size(); ++next_port) {
       spare_addresses_.push_back("127.0.0.1:" + std::to_string((*ports)[next_port]));
     }
-    topology_ = topology;
     topology_file_ = (dir_.path() / "topology.json").string();
-    ASSERT_TRUE(cluster::write_topology_file(topology_file_, topology).ok());
-    for (const auto& dc : topology.data_centers) {
-      for (const auto& n : dc.nodes) {
-        members_.push_back(Member{n.name, "", dir_.path() / n.name, std::nullopt});
-      }
-    }
+    ASSERT_TRUE(cluster::write_topology_file(topology_file_, topology_).ok());
+    test_support::add_members(members_, topology_, dir_.path());
     for (Member& m : members_) {
       start(m);
     }

@@ -54,26 +54,12 @@ class ClusterProcessesTest : public ::testing::Test {
       ASSERT_TRUE(etcd.ok()) << etcd.error().message;
       etcd_.emplace(std::move(etcd).value());
     }
-    cluster::Topology topology;
-    topology.epoch = 1;
-    for (const std::string dc : {"FL", "TN", "TX", "UT"}) {
-      cluster::DataCenter center{dc, {}};
-      for (const std::string zone : {"A", "B"}) {
-        auto port = process::free_loopback_port();
-        ASSERT_TRUE(port.ok());
-        center.nodes.push_back({dc + "-" + zone + "-1", zone == "A" ? cluster::Zone::kA : cluster::Zone::kB,
-                                "127.0.0.1:" + std::to_string(*port), true});
-      }
-      topology.data_centers.push_back(center);
-    }
-    topology_ = topology;
+    auto ports = process::free_loopback_ports(8);
+    ASSERT_TRUE(ports.ok()) << ports.error().message;
+    topology_ = test_support::four_dc_topology(*ports);
     topology_file_ = (dir_.path() / "topology.json").string();
-    ASSERT_TRUE(cluster::write_topology_file(topology_file_, topology).ok());
-    for (const auto& dc : topology.data_centers) {
-      for (const auto& n : dc.nodes) {
-        members_.push_back(Member{n.name, "", dir_.path() / n.name, std::nullopt});
-      }
-    }
+    ASSERT_TRUE(cluster::write_topology_file(topology_file_, topology_).ok());
+    test_support::add_members(members_, topology_, dir_.path());
     for (Member& m : members_) {
       start(m);
     }

@@ -5,11 +5,13 @@
 #pragma once
 
 #include <quorum/client/http_client.hpp>
+#include <quorum/cluster/topology.hpp>
 #include <quorum/process/child_process.hpp>
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -83,6 +85,37 @@ inline double member_metric(const Member& m, const std::string& name) {
     return -1;
   }
   return std::stod(r->body.substr(at + needle.size()));
+}
+
+// The design's data centers FL, TN, TX, UT, each with one node in zone A
+// and one in zone B ("FL-A-1", "FL-B-1", ...), at epoch 1, listening on the
+// first 8 of `ports` (loopback).
+inline cluster::Topology four_dc_topology(const std::vector<uint16_t>& ports) {
+  EXPECT_GE(ports.size(), 8u);
+  cluster::Topology topology;
+  topology.epoch = 1;
+  size_t next = 0;
+  for (const std::string dc : {"FL", "TN", "TX", "UT"}) {
+    cluster::DataCenter center{dc, {}};
+    for (const std::string zone : {"A", "B"}) {
+      const uint16_t port = next < ports.size() ? ports[next] : 0;
+      ++next;
+      center.nodes.push_back({dc + "-" + zone + "-1", zone == "A" ? cluster::Zone::kA : cluster::Zone::kB,
+                              "127.0.0.1:" + std::to_string(port), true});
+    }
+    topology.data_centers.push_back(center);
+  }
+  return topology;
+}
+
+// A Member for every node of `topology`, its directory under `root`.
+template <class Members>
+void add_members(Members& members, const cluster::Topology& topology, const std::filesystem::path& root) {
+  for (const auto& dc : topology.data_centers) {
+    for (const auto& node : dc.nodes) {
+      members.push_back(Member{node.name, "", root / node.name, std::nullopt});
+    }
+  }
 }
 
 // The member called `name` among `members` (a vector or deque of Member).

@@ -38,21 +38,10 @@ using testing::total_of;
 constexpr size_t kAnyBytes = size_t{64} << 20;  // an export byte bound that never binds here
 
 LocalNodeOptions options_for(const ScratchDir& dir, const std::string& name) {
-  LocalNodeOptions options;
-  options.data_dir = dir.path() / name;
-  options.node_name = name;
-  options.shards = 2;
-  options.plugin_dir = testing::fixture_dir();
-  options.activations = {{"ledger", "1.0.0"}};
-  options.tick_ms = 20;
-  return options;
+  return testing::ledger_node_options(dir.path() / name, name);
 }
 
-std::unique_ptr<LocalNode> open_node(LocalNodeOptions options) {
-  Result<std::unique_ptr<LocalNode>> node = LocalNode::open(std::move(options));
-  EXPECT_TRUE(node.ok()) << (node.ok() ? "" : node.error().message);
-  return node.ok() ? std::move(node).value() : nullptr;
-}
+std::unique_ptr<LocalNode> open_node(LocalNodeOptions options) { return testing::open_local_node(std::move(options)); }
 
 template <class T>
 struct Waiter {

@@ -26,21 +26,10 @@ using testing::total_of;
 using testing::ScratchDir;
 
 LocalNodeOptions options_for(const ScratchDir& dir) {
-  LocalNodeOptions options;
-  options.data_dir = dir.path() / "node";
-  options.node_name = "TN-A-1";
-  options.shards = 2;
-  options.plugin_dir = testing::fixture_dir();
-  options.activations = {{"ledger", "1.0.0"}};
-  options.tick_ms = 20;
-  return options;
+  return testing::ledger_node_options(dir.path() / "node", "TN-A-1");
 }
 
-std::unique_ptr<LocalNode> open_node(LocalNodeOptions options) {
-  Result<std::unique_ptr<LocalNode>> node = LocalNode::open(std::move(options));
-  EXPECT_TRUE(node.ok()) << (node.ok() ? "" : node.error().message);
-  return node.ok() ? std::move(node).value() : nullptr;
-}
+std::unique_ptr<LocalNode> open_node(LocalNodeOptions options) { return testing::open_local_node(std::move(options)); }
 
 TEST(LocalNodeTest, SubmitThenReadTheActorAndItsLog) {
   ScratchDir dir;

@@ -5,6 +5,7 @@
 
 #include <quorum/host/host.hpp>
 #include <quorum/node/actor.hpp>
+#include <quorum/node/local_node.hpp>
 #include <quorum/node/registry.hpp>
 #include <quorum/store/memory_store.hpp>
 #include <quorum/store/recovery.hpp>
@@ -274,6 +275,26 @@ inline int64_t total_of(NodeService& node, const std::string& key) {
     return -1;
   }
   return testing::json_of(view->projections[0].bytes)["total"].get<int64_t>();
+}
+
+// A LocalNode on `data_dir` called `name`, with the ledger fixture 1.0.0
+// active, 2 shards and a 20 ms tick (quick passivation and retries).
+inline LocalNodeOptions ledger_node_options(const std::filesystem::path& data_dir, const std::string& name) {
+  LocalNodeOptions options;
+  options.data_dir = data_dir;
+  options.node_name = name;
+  options.shards = 2;
+  options.plugin_dir = fixture_dir();
+  options.activations = {{"ledger", "1.0.0"}};
+  options.tick_ms = 20;
+  return options;
+}
+
+// Opens a LocalNode; a failure fails the test and returns null.
+inline std::unique_ptr<LocalNode> open_local_node(LocalNodeOptions options) {
+  Result<std::unique_ptr<LocalNode>> node = LocalNode::open(std::move(options));
+  EXPECT_TRUE(node.ok()) << (node.ok() ? "" : node.error().message);
+  return node.ok() ? std::move(node).value() : nullptr;
 }
 
 }  // namespace quorum::node::testing
