@@ -238,21 +238,10 @@ class ClusterHandoffTest : public ::testing::Test {
     topology_file_ = (dir_.path() / "topology.json").string();
     ASSERT_TRUE(cluster::write_topology_file(topology_file_, topology_).ok());
     test_support::add_members(members_, topology_, dir_.path());
-    for (Member& m : members_) {
-      start(m);
-    }
-    for (Member& m : members_) {
-      wait_ready(m);
-    }
+    test_support::start_all(members_, topology_file_);
   }
 
-  void TearDown() override {
-    for (Member& m : members_) {
-      if (m.child) {
-        (void)m.child->terminate(seconds(10));
-      }
-    }
-  }
+  void TearDown() override { test_support::stop_all(members_); }
 
   void start(Member& m) { test_support::start_member(m, topology_file_); }
   void wait_ready(Member& m) { test_support::wait_member_ready(m); }

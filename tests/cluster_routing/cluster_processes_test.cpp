@@ -60,20 +60,11 @@ class ClusterProcessesTest : public ::testing::Test {
     topology_file_ = (dir_.path() / "topology.json").string();
     ASSERT_TRUE(cluster::write_topology_file(topology_file_, topology_).ok());
     test_support::add_members(members_, topology_, dir_.path());
-    for (Member& m : members_) {
-      start(m);
-    }
-    for (Member& m : members_) {
-      wait_ready(m);
-    }
+    test_support::start_all(members_, topology_file_, etcd_ ? etcd_->client_url() : "");
   }
 
   void TearDown() override {
-    for (Member& m : members_) {
-      if (m.child) {
-        (void)m.child->terminate(std::chrono::seconds(10));
-      }
-    }
+    test_support::stop_all(members_);
     if (etcd_) {
       (void)etcd_->stop();
     }

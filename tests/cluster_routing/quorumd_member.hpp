@@ -118,6 +118,30 @@ void add_members(Members& members, const cluster::Topology& topology, const std:
   }
 }
 
+// Starts every member, then waits until each serves.
+template <class Members>
+void start_all(Members& members, const std::string& topology_file, const std::string& etcd_url = {}) {
+  for (Member& m : members) {
+    start_member(m, topology_file, etcd_url);
+    if (::testing::Test::HasFatalFailure()) {
+      return;
+    }
+  }
+  for (Member& m : members) {
+    wait_member_ready(m);
+  }
+}
+
+// Terminates every member still running (SIGTERM, then SIGKILL after 10 s).
+template <class Members>
+void stop_all(Members& members) {
+  for (Member& m : members) {
+    if (m.child) {
+      (void)m.child->terminate(std::chrono::seconds(10));
+    }
+  }
+}
+
 // The member called `name` among `members` (a vector or deque of Member).
 template <class Members>
 Member& member_named(Members& members, const std::string& name) {
