@@ -61,6 +61,11 @@ class ClusterProcessesTest : public ::testing::Test {
     ASSERT_TRUE(cluster::write_topology_file(topology_file_, topology_).ok());
     test_support::add_members(members_, topology_, dir_.path());
     test_support::start_all(members_, topology_file_, etcd_ ? etcd_->client_url() : "");
+    if (etcd_ && !HasFatalFailure()) {
+      // Every node has seen every other join before a test starts.
+      ASSERT_GT(test_support::wait_members_agree_on_epoch(members_, std::chrono::seconds(30)), 0)
+          << "the nodes never agreed on one topology epoch";
+    }
   }
 
   void TearDown() override {
@@ -220,13 +225,12 @@ class ClusterProcessesEtcdTest : public ClusterProcessesTest {
 TEST_F(ClusterProcessesEtcdTest, AKilledNodesLeaseExpiresAndEveryCommandStillFindsAnOwner) { kill_and_rejoin(); }
 
 TEST_F(ClusterProcessesEtcdTest, EveryNodeRoutesByTheSameEpoch) {
-  const double epoch = metric(members_[0], "quorum_topology_epoch");
+  // SetUp waited for agreement; it holds while nothing changes, and it is
+  // etcd's epoch (its revisions), which every node's join has moved.
+  const double epoch = test_support::wait_members_agree_on_epoch(members_, std::chrono::seconds(10));
   ASSERT_GT(epoch, 0);
+  EXPECT_GE(epoch, static_cast<double>(members_.size()));
   for (const Member& m : members_) {
-    const auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (metric(m, "quorum_topology_epoch") != epoch && Clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
     EXPECT_EQ(metric(m, "quorum_topology_epoch"), epoch) << m.name;
   }
   auto r = post_add(members_[3], "e/etcd/1", "x-1", 2);

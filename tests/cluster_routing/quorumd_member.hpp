@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace quorum::test_support {
@@ -85,6 +86,33 @@ inline double member_metric(const Member& m, const std::string& name) {
     return -1;
   }
   return std::stod(r->body.substr(at + needle.size()));
+}
+
+// Waits until every member reports the same topology epoch (> 0) on two
+// reads in a row and returns it, or returns -1 after `timeout`. With etcd the
+// epoch is global, but each node learns the joins of the others through its
+// watch, so right after start_all() they may still differ.
+template <class Members>
+double wait_members_agree_on_epoch(const Members& members, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  double agreed = -1;
+  int stable_reads = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    double first = -2;
+    bool same = true;
+    for (const Member& m : members) {
+      const double epoch = member_metric(m, "quorum_topology_epoch");
+      first = first == -2 ? epoch : first;
+      same = same && epoch == first && epoch > 0;
+    }
+    stable_reads = same && first == agreed ? stable_reads + 1 : (same ? 1 : 0);
+    agreed = same ? first : -1;
+    if (stable_reads >= 2) {
+      return agreed;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return -1;
 }
 
 // The design's data centers FL, TN, TX, UT, each with one node in zone A
