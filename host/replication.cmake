@@ -1,0 +1,12 @@
+# quorum_replication (Quorum::Replication): the replication of each key's log
+# to a writer plus four followers, 3-of-5 quorums, epoch fencing, recovery
+# and joint topology transitions (DESIGN §4, §5; docs/replication.md), as a
+# sans-IO state machine (KeyReplica) that quorumd's adapters and the
+# deterministic simulator (tests/sim) drive alike.
+# Public headers: include/quorum/replication/.
+add_library(quorum_replication STATIC
+  src/replication/key_replica.cpp)
+add_library(Quorum::Replication ALIAS quorum_replication)
+target_include_directories(quorum_replication PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
+target_link_libraries(quorum_replication PUBLIC quorum_store)
+target_compile_features(quorum_replication PUBLIC cxx_std_20)
