@@ -5,8 +5,9 @@
 # deterministic simulator (tests/sim) drive alike.
 # Public headers: include/quorum/replication/.
 add_library(quorum_replication STATIC
+  src/replication/codec.cpp
   src/replication/key_replica.cpp)
 add_library(Quorum::Replication ALIAS quorum_replication)
 target_include_directories(quorum_replication PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
-target_link_libraries(quorum_replication PUBLIC quorum_store)
+target_link_libraries(quorum_replication PUBLIC quorum_store PRIVATE msgpackc-cxx)
 target_compile_features(quorum_replication PUBLIC cxx_std_20)

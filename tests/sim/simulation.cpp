@@ -2,6 +2,7 @@
 
 #include <quorum/cluster/placement.hpp>
 #include <quorum/cluster/topology.hpp>
+#include <quorum/replication/codec.hpp>
 #include <quorum/replication/key_replica.hpp>
 #include <quorum/store/chain.hpp>
 #include <quorum/store/entry.hpp>
@@ -409,8 +410,15 @@ class Simulation {
     return blocked_.count({std::min(a, b), std::max(a, b)}) > 0;
   }
 
-  void send(const Envelope& m) {
+  void send(const Envelope& original) {
     ++result_.messages;
+    // Through the wire form quorumd uses (codec.hpp), so the simulator
+    // exercises it too.
+    auto decoded = replication::decode_envelope(replication::encode(original));
+    if (!decoded.ok()) {
+      return fail("a message did not survive its wire form: " + decoded.error().message);
+    }
+    const Envelope& m = *decoded;
     if (rng_.per_mille(loss_)) {
       return;
     }
