@@ -6,7 +6,8 @@
 # Public headers: include/quorum/replication/.
 add_library(quorum_replication STATIC
   src/replication/codec.cpp
-  src/replication/key_replica.cpp)
+  src/replication/key_replica.cpp
+  src/replication/replication_node.cpp)
 add_library(Quorum::Replication ALIAS quorum_replication)
 target_include_directories(quorum_replication PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
 target_link_libraries(quorum_replication PUBLIC quorum_store PRIVATE msgpackc-cxx)

@@ -4,6 +4,7 @@
 #include <quorum/cluster/topology.hpp>
 #include <quorum/replication/codec.hpp>
 #include <quorum/replication/key_replica.hpp>
+#include <quorum/replication/replication_node.hpp>
 #include <quorum/store/chain.hpp>
 #include <quorum/store/entry.hpp>
 
@@ -109,8 +110,10 @@ struct Request {
   uint64_t token = 0;
 };
 
-struct Actor {
-  std::unique_ptr<KeyReplica> replica;
+// The application side of one key on one node (what quorumd's actor does):
+// the writer's id index and waiting clients, and the tally folded from the
+// committed prefix on every replica.
+struct App {
   std::map<std::string, uint64_t> ids;        // writer, serving: ballot id -> seq in its log
   std::multimap<uint64_t, Request> waiting;  // writer: seq -> requests to answer at commit
   uint64_t checked = 0;                      // committed prefix checked against the oracle
@@ -130,7 +133,8 @@ struct Node {
   uint64_t incarnation = 0;
   bool sync_scheduled = false;
   SimDisk disk;
-  std::map<std::string, Actor> actors;
+  std::unique_ptr<replication::ReplicationNode> replication;  // null while down
+  std::map<std::string, App> apps;
   std::set<std::string> corrupt;
   size_t known = 0;  // the published topology state it knows
 };
@@ -280,10 +284,8 @@ class Simulation {
       max_delay_ = 3;
     }
     for (Node& node : nodes_) {
-      node.known = 0;
-      for (const std::string& key : keys_) {
-        actor(node, key);
-      }
+      start_replication(node);
+      apply_topology(node, 0);
       schedule_tick(node);
     }
     // Ballots at a steady rate over most of the fault phase.
@@ -396,11 +398,9 @@ class Simulation {
     if (!node.up || e.incarnation != node.incarnation) {
       return;
     }
-    for (auto& [key, a] : node.actors) {
-      Output out;
-      a.replica->tick(now_, out);
-      process(node, key, out);
-    }
+    replication::NodeOutput out;
+    node.replication->tick(now_, out);
+    process(node, out);
     schedule_tick(node);
   }
 
@@ -437,10 +437,9 @@ class Simulation {
     if (!node.up || link_blocked(m.from, m.to) || node.corrupt.count(m.key)) {
       return;
     }
-    Actor& a = actor(node, m.key);
-    Output out;
-    a.replica->receive(m, now_, out);
-    process(node, m.key, out);
+    replication::NodeOutput out;
+    node.replication->receive(m, now_, out);
+    process(node, out);
   }
 
   // --- disk ---
@@ -451,53 +450,62 @@ class Simulation {
       return;
     }
     node.sync_scheduled = false;
-    std::map<std::string, uint64_t> done;
     while (!node.disk.pending.empty()) {
       node.disk.apply(node.disk.pending.front());
-      done[node.disk.pending.front().key] = node.disk.pending.front().write.id;
       node.disk.pending.pop_front();
     }
-    for (const auto& [key, id] : done) {
-      auto it = node.actors.find(key);
-      if (it == node.actors.end()) {
-        continue;
-      }
-      Output out;
-      it->second.replica->durable(id, now_, out);
-      process(node, key, out);
-    }
+    replication::NodeOutput out;
+    node.replication->durable(now_, out);
+    process(node, out);
   }
 
   // --- the replicas' outputs ---
 
-  Actor& actor(Node& node, const std::string& key) {
-    auto it = node.actors.find(key);
-    if (it != node.actors.end()) {
-      return it->second;
+  // A fresh ReplicationNode for a node that (re)starts, reading its disk.
+  void start_replication(Node& node) {
+    replication::ReplicationNodeOptions ro;
+    ro.replica.unsafe_commit_followers = options_.unsafe_commit_followers;
+    ro.replica.unsafe_accept_below_base = options_.unsafe_accept_below_base;
+    ro.replica.max_append_bytes = max_append_bytes_;  // small, so logs often move in several Appends
+    ro.idle_ms = 1500;                                 // followers passivate and reload from disk often
+    SimDisk& disk = node.disk;
+    node.replication = std::make_unique<replication::ReplicationNode>(
+        node.id, disk,
+        [&disk](std::string_view key) -> Result<std::optional<Meta>> {
+          auto it = disk.keys.find(std::string(key));
+          return it == disk.keys.end() ? std::optional<Meta>() : std::optional<Meta>(it->second.meta);
+        },
+        ro);
+    for (const std::string& key : node.corrupt) {
+      node.replication->refuse_key(key);
     }
-    Actor a;
-    auto stored = node.disk.keys.find(key);
-    const Meta meta = stored == node.disk.keys.end() ? Meta{} : stored->second.meta;
-    replication::ReplicaOptions ro;
-    ro.unsafe_commit_followers = options_.unsafe_commit_followers;
-    ro.unsafe_accept_below_base = options_.unsafe_accept_below_base;
-    ro.max_append_bytes = max_append_bytes_;  // small, so logs often move in several Appends
-    a.replica = std::make_unique<KeyReplica>(key, node.id, node.disk, meta, ro);
-    Actor& placed = node.actors.emplace(key, std::move(a)).first->second;
-    Output out;
-    placed.replica->configure(config_for(node.known, key), now_, out);
-    process(node, key, out);
-    return node.actors.at(key);
   }
 
-  void process(Node& node, const std::string& key, Output& out) {
+  // The node learns published state `version`: every replica it runs is
+  // reconfigured, and it starts every key it must write (the sim knows all keys).
+  void apply_topology(Node& node, size_t version) {
+    node.known = version;
+    const Published& p = published_[version];
+    replication::NodeOutput out;
+    node.replication->set_topology(
+        p.topology.epoch, p.previous.has_value(),
+        [this, version](std::string_view key) { return config_for(version, std::string(key)); }, now_, out);
+    std::vector<std::string> mine;
+    for (const std::string& key : keys_) {
+      if (!node.corrupt.count(key) && config_for(version, key).writer == node.id) {
+        mine.push_back(key);
+      }
+    }
+    QUORUM_ASSERT(node.replication->activate(mine, true, now_, out).ok());
+    process(node, out);
+  }
+
+  void process(Node& node, replication::NodeOutput& out) {
     if (!result_.ok) {
       return;
     }
-    Actor& a = node.actors.at(key);
-    const size_t k = key_index(key);
-    for (auto& w : out.writes) {
-      node.disk.pending.push_back({key, std::move(w)});
+    for (auto& w : node.replication->take_writes()) {
+      node.disk.pending.push_back({std::move(w.key), std::move(w.write)});
     }
     if (!node.disk.pending.empty() && !node.sync_scheduled) {
       node.sync_scheduled = true;
@@ -507,49 +515,66 @@ class Simulation {
       e.incarnation = node.incarnation;
       at(now_ + rng_.range(1, 4), e);
     }
-    if (out.truncated_after) {
-      for (auto it = a.waiting.upper_bound(*out.truncated_after); it != a.waiting.end();) {
-        it = a.waiting.erase(it);  // those clients time out and retry
-      }
-      for (auto it = a.ids.begin(); it != a.ids.end();) {
-        it = it->second > *out.truncated_after ? a.ids.erase(it) : std::next(it);
-      }
-    }
-    if (out.serving_stopped) {
-      a.waiting.clear();
-      a.ids.clear();
-      trace(node.name + " stops writing " + key);
-    }
-    if (out.serving_started) {
-      trace(node.name + " writes " + key + " under " + replication::to_string(a.replica->ballot()) + " from seq " +
-            std::to_string(a.replica->last_seq()));
-      a.ids.clear();
-      a.waiting.clear();
-      for (const auto& entry : a.replica->read(1, a.replica->last_seq(), SIZE_MAX)) {
-        a.ids[std::string(entry.view().id)] = entry.seq();
-      }
-      // Every acknowledged ballot of this key is in the new writer's log.
-      for (const BallotRecord& b : ballots_) {
-        if (b.acked && b.key == k && a.replica->hash_at(b.seq) != b.hash) {
-          return fail("acknowledged ballot " + b.id + " (seq " + std::to_string(b.seq) + ") is not in the log of " +
-                      node.name + ", the new writer of " + key);
-        }
-      }
-    }
-    if (a.replica->commit() > a.checked) {
-      check_commit(node, key, a);
+    for (const replication::KeyEvent& event : out.events) {
+      on_event(node, event);
       if (!result_.ok) {
         return;
       }
-      answer_waiting(node, key, a);
     }
     if (out.caught_up) {
-      caught_up(key, *out.caught_up);
+      caught_up(node, *out.caught_up);
     }
     for (const Envelope& m : out.messages) {
       send(m);
     }
     out.clear();
+  }
+
+  void on_event(Node& node, const replication::KeyEvent& event) {
+    const std::string& key = event.key;
+    App& a = node.apps[key];
+    const KeyReplica* replica = node.replication->replica(key);
+    QUORUM_ASSERT(replica != nullptr);
+    const size_t k = key_index(key);
+    switch (event.kind) {
+      case replication::KeyEvent::Kind::kTruncated:
+        for (auto it = a.waiting.upper_bound(event.seq); it != a.waiting.end();) {
+          it = a.waiting.erase(it);  // those clients time out and retry
+        }
+        for (auto it = a.ids.begin(); it != a.ids.end();) {
+          it = it->second > event.seq ? a.ids.erase(it) : std::next(it);
+        }
+        return;
+      case replication::KeyEvent::Kind::kServingStopped:
+        a.waiting.clear();
+        a.ids.clear();
+        trace(node.name + " stops writing " + key);
+        return;
+      case replication::KeyEvent::Kind::kServingStarted:
+        trace(node.name + " writes " + key + " under " + replication::to_string(replica->ballot()) + " from seq " +
+              std::to_string(replica->last_seq()));
+        a.ids.clear();
+        a.waiting.clear();
+        for (const auto& entry : replica->read(1, replica->last_seq(), SIZE_MAX)) {
+          a.ids[std::string(entry.view().id)] = entry.seq();
+        }
+        // Every acknowledged ballot of this key is in the new writer's log.
+        for (const BallotRecord& b : ballots_) {
+          if (b.acked && b.key == k && replica->hash_at(b.seq) != b.hash) {
+            return fail("acknowledged ballot " + b.id + " (seq " + std::to_string(b.seq) + ") is not in the log of " +
+                        node.name + ", the new writer of " + key);
+          }
+        }
+        return;
+      case replication::KeyEvent::Kind::kCommitted:
+        if (replica->commit() > a.checked) {
+          check_commit(node, key, a, *replica);
+          if (result_.ok) {
+            answer_waiting(node, a, *replica);
+          }
+        }
+        return;
+    }
   }
 
   size_t key_index(const std::string& key) const {
@@ -558,10 +583,10 @@ class Simulation {
 
   // Committed prefixes agree everywhere; an id is committed once; the
   // tally folded from a prefix is the same on every replica.
-  void check_commit(Node& node, const std::string& key, Actor& a) {
+  void check_commit(Node& node, const std::string& key, App& a, const KeyReplica& replica) {
     Oracle& o = oracles_[key_index(key)];
-    const uint64_t commit = a.replica->commit();
-    const auto entries = a.replica->read(a.checked + 1, commit, SIZE_MAX);
+    const uint64_t commit = replica.commit();
+    const auto entries = replica.read(a.checked + 1, commit, SIZE_MAX);
     if (entries.size() != commit - a.checked) {
       return fail(node.name + " committed " + key + " to " + std::to_string(commit) + " but cannot read its entries");
     }
@@ -593,9 +618,8 @@ class Simulation {
     a.checked = commit;
   }
 
-  void answer_waiting(Node& node, const std::string& key, Actor& a) {
-    (void)key;
-    const uint64_t commit = a.replica->commit();
+  void answer_waiting(Node& node, App& a, const KeyReplica& replica) {
+    const uint64_t commit = replica.commit();
     while (!a.waiting.empty() && a.waiting.begin()->first <= commit) {
       const auto [seq, request] = *a.waiting.begin();
       a.waiting.erase(a.waiting.begin());
@@ -605,7 +629,7 @@ class Simulation {
       e.token = request.token;
       e.ok = true;
       e.seq = seq;
-      e.hash = *a.replica->hash_at(seq);
+      e.hash = *replica.hash_at(seq);
       e.node = node.id;
       at(now_ + rng_.range(1, max_delay_), e);
     }
@@ -647,35 +671,36 @@ class Simulation {
     if (!node.up || node.corrupt.count(key)) {
       return;
     }
-    Actor& a = actor(node, key);
-    if (!a.replica->serving()) {
+    const KeyReplica* replica = node.replication->replica(key);
+    if (replica == nullptr || !replica->serving()) {
       return;  // the client retries
     }
+    App& a = node.apps[key];
     auto known = a.ids.find(b.id);
     if (known != a.ids.end()) {
       a.waiting.emplace(known->second, Request{e.ballot, e.token});  // a retry: the original answer
-      answer_waiting(node, key, a);
+      answer_waiting(node, a, *replica);
       return;
     }
     store::EntryDraft draft;
-    draft.seq = a.replica->last_seq() + 1;
-    draft.epoch = a.replica->ballot().topology;
+    draft.seq = replica->last_seq() + 1;
+    draft.epoch = replica->ballot().topology;
     draft.time_ms = static_cast<int64_t>(now_);
     draft.id = b.id;
     draft.type = "ballot";
     draft.payload = std::string(1, static_cast<char>(b.choice));
-    auto entry = store::encode_entry(a.replica->head(), draft);
+    auto entry = store::encode_entry(replica->head(), draft);
     QUORUM_ASSERT(entry.ok());
-    Output out;
+    replication::NodeOutput out;
     std::vector<store::EncodedEntry> batch;
     batch.push_back(std::move(entry).value());
-    auto seq = a.replica->propose(std::move(batch), now_, out);
+    auto seq = node.replication->propose(key, std::move(batch), now_, out);
     if (!seq.ok()) {
       return fail("propose refused while serving: " + seq.error().message);
     }
     a.ids[b.id] = *seq;
     a.waiting.emplace(*seq, Request{e.ballot, e.token});
-    process(node, key, out);
+    process(node, out);
   }
 
   void client_reply(const Event& e) {
@@ -733,7 +758,8 @@ class Simulation {
       node.disk.apply(node.disk.pending[i]);
     }
     node.disk.pending.clear();
-    node.actors.clear();
+    node.replication.reset();
+    node.apps.clear();
     // Seeded corruption of one stored entry, found by the chain at restart.
     if (options_.faults && result_.corruptions == 0 && rng_.per_mille(60)) {
       std::vector<std::string> candidates;
@@ -781,12 +807,8 @@ class Simulation {
         at(now_ + 1, m);
       }
     }
-    node.known = published_.size() - 1;
-    for (const std::string& key : keys_) {
-      if (!node.corrupt.count(key)) {
-        actor(node, key);
-      }
-    }
+    start_replication(node);
+    apply_topology(node, published_.size() - 1);
     schedule_tick(node);
   }
 
@@ -951,16 +973,7 @@ class Simulation {
     if (!node.up || version <= node.known) {
       return;
     }
-    node.known = version;
-    for (const std::string& key : keys_) {
-      if (node.corrupt.count(key)) {
-        continue;
-      }
-      Actor& a = actor(node, key);
-      Output out;
-      a.replica->configure(config_for(version, key), now_, out);
-      process(node, key, out);
-    }
+    apply_topology(node, version);
   }
 
   bool final_state() const { return !published_.back().previous.has_value(); }
@@ -1069,16 +1082,21 @@ class Simulation {
     return true;
   }
 
-  void caught_up(const std::string& key, uint64_t topology) {
+  // A node's report that it caught up every key it writes under the joint
+  // topology. Final once every key's new writer reported.
+  void caught_up(const Node& node, uint64_t topology) {
     const Published& p = published_.back();
     if (!p.previous || p.topology.epoch != topology) {
       return;
     }
-    reported_.insert(key);
-    if (reported_.size() == keys_.size()) {
-      ++result_.transitions;
-      publish(p.topology, std::nullopt);
+    reported_.insert(node.id);
+    for (const std::string& key : keys_) {
+      if (!reported_.count(config_for(published_.size() - 1, key).writer)) {
+        return;
+      }
     }
+    ++result_.transitions;
+    publish(p.topology, std::nullopt);
   }
 
   // --- the end ---
@@ -1090,10 +1108,9 @@ class Simulation {
       const KeyConfig c = config_for(published_.size() - 1, keys_[k]);
       const Node& w = nodes_[c.writer];
       s << "; " << keys_[k] << ": writer " << w.name << (w.up ? "" : " (down)");
-      auto it = w.actors.find(keys_[k]);
-      if (it != w.actors.end()) {
-        s << " " << replication::to_string(it->second.replica->role()) << " commit " << it->second.replica->commit()
-          << " last " << it->second.replica->last_seq();
+      const KeyReplica* r = w.replication ? w.replication->replica(keys_[k]) : nullptr;
+      if (r != nullptr) {
+        s << " " << replication::to_string(r->role()) << " commit " << r->commit() << " last " << r->last_seq();
       }
     }
     return s.str();
@@ -1131,10 +1148,10 @@ class Simulation {
         if (node.corrupt.count(keys_[k])) {
           continue;
         }
-        auto it = node.actors.find(keys_[k]);
-        if (it == node.actors.end() || it->second.replica->commit() != o.hashes.size()) {
-          return fail("replica " + node.name + " of " + keys_[k] + " is at commit " +
-                      std::to_string(it == node.actors.end() ? 0 : it->second.replica->commit()) + ", not " +
+        const KeyReplica* r = node.replication ? node.replication->replica(keys_[k]) : nullptr;
+        const uint64_t commit = r != nullptr ? r->commit() : (node.disk.keys.count(keys_[k]) ? node.disk.keys.at(keys_[k]).meta.commit : 0);
+        if (commit != o.hashes.size()) {
+          return fail("replica " + node.name + " of " + keys_[k] + " is at commit " + std::to_string(commit) + ", not " +
                       std::to_string(o.hashes.size()) + ", after healing");
         }
       }
@@ -1172,7 +1189,7 @@ class Simulation {
   std::vector<BallotRecord> ballots_;
   std::vector<Oracle> oracles_;
   std::vector<Published> published_;
-  std::set<std::string> reported_;
+  std::set<NodeId> reported_;  // nodes caught up under the pending joint topology
   std::set<std::pair<size_t, size_t>> blocked_;
   uint64_t loss_ = 0;       // per mille
   uint64_t duplicate_ = 0;  // per mille

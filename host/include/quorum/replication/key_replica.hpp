@@ -131,6 +131,9 @@ class KeyReplica {
   const store::Hash& head() const noexcept { return meta_.head; }
   const Ballot& ballot() const noexcept { return ballot_; }  // the writer's (zero if never)
   const KeyConfig& config() const noexcept { return config_; }
+  // A follower with nothing pending: safe to drop from memory (its state is
+  // all on disk).
+  bool idle() const noexcept { return role_ == Role::kReplica && durable_write_ + 1 == next_write_ && deferred_.empty(); }
 
   // The hash of entry `seq` as this replica holds it (seq 0: genesis).
   std::optional<store::Hash> hash_at(uint64_t seq) const;
