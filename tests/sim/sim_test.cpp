@@ -20,7 +20,7 @@ uint64_t env_or(const char* name, uint64_t fallback) {
 TEST(Simulation, ManySeedsLoseNothingAndCountNothingTwice) {
   const uint64_t seeds = env_or("QUORUM_SIM_SEEDS", 1000);
   const uint64_t first = env_or("QUORUM_SIM_FIRST_SEED", 1);
-  uint64_t acked = 0, crashes = 0, transitions = 0, dc_losses = 0, corruptions = 0;
+  uint64_t acked = 0, crashes = 0, transitions = 0, dc_losses = 0, corruptions = 0, moved_both = 0, dc_joint = 0;
   for (uint64_t seed = first; seed < first + seeds; ++seed) {
     SimOptions options;
     options.seed = seed;
@@ -31,16 +31,25 @@ TEST(Simulation, ManySeedsLoseNothingAndCountNothingTwice) {
     transitions += result.transitions;
     dc_losses += result.dc_losses;
     corruptions += result.corruptions;
+    moved_both += result.writer_and_follower_moved;
+    dc_joint += result.dc_losses_while_joint;
   }
-  std::printf("%llu seeds: acked=%llu crashes=%llu dc_losses=%llu transitions=%llu corruptions=%llu\n",
-              static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(acked),
-              static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(dc_losses),
-              static_cast<unsigned long long>(transitions), static_cast<unsigned long long>(corruptions));
+  std::printf(
+      "%llu seeds: acked=%llu crashes=%llu dc_losses=%llu (while joint %llu) transitions=%llu "
+      "(writer and follower moved at once: %llu key transitions) corruptions=%llu\n",
+      static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(acked),
+      static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(dc_losses),
+      static_cast<unsigned long long>(dc_joint), static_cast<unsigned long long>(transitions),
+      static_cast<unsigned long long>(moved_both), static_cast<unsigned long long>(corruptions));
   // The faults really happened (a simulator that injects nothing proves nothing).
   EXPECT_GT(crashes, seeds);
   EXPECT_GT(transitions, seeds / 2);
   EXPECT_GT(dc_losses, seeds / 4);
   EXPECT_GT(corruptions, 0u);
+  // The two cases the issue names: a key's writer and a follower replaced
+  // in one transition, and a whole DC lost while a transition is joint.
+  EXPECT_GT(moved_both, seeds / 10);
+  EXPECT_GT(dc_joint, seeds / 20);
 }
 
 TEST(Simulation, ASeedReplaysExactly) {

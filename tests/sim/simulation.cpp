@@ -817,6 +817,7 @@ class Simulation {
       return;
     }
     ++result_.dc_losses;
+    result_.dc_losses_while_joint += final_state() ? 0 : 1;
     trace("lose data center " + std::to_string(dc));
     const uint64_t down_ms = rng_.range(300, 2500);
     for (Node& node : nodes_) {
@@ -941,6 +942,17 @@ class Simulation {
     p.previous = std::move(previous);
     published_.push_back(std::move(p));
     reported_.clear();
+    if (published_.back().previous) {
+      const size_t v = published_.size() - 1;
+      for (const std::string& key : keys_) {
+        const KeyConfig c = config_for(v, key);
+        const bool writer_moved = c.writer != c.previous.front();
+        const bool follower_moved = std::any_of(c.current.begin() + 1, c.current.end(), [&](NodeId n) {
+          return std::find(c.previous.begin(), c.previous.end(), n) == c.previous.end();
+        });
+        result_.writer_and_follower_moved += writer_moved && follower_moved ? 1 : 0;
+      }
+    }
     const size_t version = published_.size() - 1;
     if (options_.trace) {
       std::string live;
@@ -1209,7 +1221,8 @@ std::string SimResult::summary() const {
   std::ostringstream s;
   s << (ok ? "ok" : "FAILED") << " events=" << events << " end_ms=" << end_ms << " acked=" << acked
     << " committed=" << committed << " messages=" << messages << " crashes=" << crashes << " dc_losses=" << dc_losses
-    << " partitions=" << partitions << " transitions=" << transitions << " corruptions=" << corruptions;
+    << " partitions=" << partitions << " transitions=" << transitions << " corruptions=" << corruptions
+    << " writer_and_follower_moved=" << writer_and_follower_moved << " dc_losses_while_joint=" << dc_losses_while_joint;
   if (!ok) {
     s << "\n" << failure;
   }

@@ -58,6 +58,8 @@ struct SimResult {
   uint64_t transitions = 0;  // topology changes that became final
   uint64_t corruptions = 0;  // injected; each was detected or the run failed
   uint64_t partitions = 0;
+  uint64_t writer_and_follower_moved = 0;  // joint transitions that changed a key's writer and a follower at once
+  uint64_t dc_losses_while_joint = 0;      // whole DCs lost while a transition was joint
   std::string summary() const;
 };
 
