@@ -1,6 +1,8 @@
 // The replication messages' wire form and the stored Meta: every message
 // survives encode -> decode unchanged (property), and bad input of every
 // kind comes back as an error without throwing.
+#include "entry_chain.hpp"
+
 #include <quorum/replication/codec.hpp>
 #include <quorum/store/entry.hpp>
 
@@ -15,21 +17,7 @@ namespace quorum::replication {
 namespace {
 
 std::vector<store::EncodedEntry> chain(uint64_t first_seq, size_t n) {
-  std::vector<store::EncodedEntry> out;
-  store::Hash h = store::kGenesisHash;
-  for (size_t i = 0; i < n; ++i) {
-    store::EntryDraft d;
-    d.seq = first_seq + i;
-    d.epoch = 3;
-    d.id = "b-" + std::to_string(d.seq);
-    d.type = "ballot";
-    d.payload = std::string(1, '\x02');
-    auto e = store::encode_entry(h, d);
-    EXPECT_TRUE(e.ok());
-    h = e->hash();
-    out.push_back(std::move(e).value());
-  }
-  return out;
+  return testing::chain(store::kGenesisHash, first_seq, n, 3, "b-");
 }
 
 Ballot gen_ballot() {

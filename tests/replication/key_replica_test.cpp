@@ -2,6 +2,7 @@
 // vouched-prefix rule, quorums (3 of 5; both sets while joint). The many-
 // seed simulation (tests/sim) explores interleavings; these pin the rules
 // one at a time, and run under the sanitizers with a few simulated seeds.
+#include "entry_chain.hpp"
 #include "simulation.hpp"
 
 #include <quorum/replication/key_replica.hpp>
@@ -52,24 +53,7 @@ class MemLog final : public LogReader {
   Meta meta;
 };
 
-std::vector<store::EncodedEntry> chain(const store::Hash& prev, uint64_t first_seq, size_t n, uint64_t epoch,
-                                       const std::string& tag) {
-  std::vector<store::EncodedEntry> out;
-  store::Hash h = prev;
-  for (size_t i = 0; i < n; ++i) {
-    store::EntryDraft d;
-    d.seq = first_seq + i;
-    d.epoch = epoch;
-    d.id = tag + std::to_string(first_seq + i);
-    d.type = "ballot";
-    d.payload = std::string(1, '\x01');
-    auto e = store::encode_entry(h, d);
-    EXPECT_TRUE(e.ok());
-    h = e->hash();
-    out.push_back(std::move(e).value());
-  }
-  return out;
-}
+using testing::chain;
 
 // Five nodes (ids 1..5), one key; messages and writes are pumped by hand.
 struct Group {

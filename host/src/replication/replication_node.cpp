@@ -35,15 +35,19 @@ ReplicationNode::Slot* ReplicationNode::slot(const std::string& key, uint64_t no
   s.last_used_ms = now_ms;
   Slot& placed = replicas_.emplace(key, std::move(s)).first->second;
   if (config_of_) {
-    const KeyConfig config = config_of_(key);
-    if (joint_ && config.writer == self_) {
-      behind_.insert(key);
-    }
-    Output o;
-    placed.replica->configure(config, now_ms, o);
-    collect(key, placed, o, out);
+    configure(key, placed, now_ms, out);
   }
   return &placed;
+}
+
+void ReplicationNode::configure(const std::string& key, Slot& s, uint64_t now_ms, NodeOutput& out) {
+  const KeyConfig config = config_of_(key);
+  if (joint_ && config.writer == self_) {
+    behind_.insert(key);  // until it recovers under the joint topology
+  }
+  Output o;
+  s.replica->configure(config, now_ms, o);
+  collect(key, s, o, out);
 }
 
 void ReplicationNode::collect(const std::string& key, Slot& s, Output& o, NodeOutput& out) {
@@ -97,16 +101,10 @@ void ReplicationNode::set_topology(uint64_t topology, bool joint, ConfigOf confi
   behind_.clear();
   activation_complete_ = false;
   reported_ = false;
-  // Reconfigure every running replica (a copy of the keys: collect() may
-  // change the writer set, never the replica map).
+  // Reconfigure every running replica (collect() may change the writer
+  // set, never the replica map).
   for (auto& [key, s] : replicas_) {
-    const KeyConfig config = config_of_(key);
-    if (joint_ && config.writer == self_) {
-      behind_.insert(key);
-    }
-    Output o;
-    s.replica->configure(config, now_ms, o);
-    collect(key, s, o, out);
+    configure(key, s, now_ms, out);
   }
 }
 

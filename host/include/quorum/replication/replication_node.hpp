@@ -105,6 +105,7 @@ class ReplicationNode {
   };
 
   Slot* slot(const std::string& key, uint64_t now_ms, NodeOutput& out);  // starts the replica if needed
+  void configure(const std::string& key, Slot& s, uint64_t now_ms, NodeOutput& out);
   void collect(const std::string& key, Slot& s, Output& o, NodeOutput& out);
   void check_caught_up(NodeOutput& out);
   void passivate(uint64_t now_ms);
