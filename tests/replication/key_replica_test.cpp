@@ -312,6 +312,50 @@ TEST(KeyReplica, ProposalsMustContinueTheLog) {
   EXPECT_FALSE(g.replicas[2]->propose(chain(store::kGenesisHash, 1, 1, 1, "w"), g.now, out).ok());  // not the writer
 }
 
+TEST(KeyReplica, AFetchKeepsVouchedTheEntriesItAlreadyHeld) {
+  // Node 1 (the new writer) holds 1..5 under ballot (1,0,9), commit 2. Node 3
+  // holds the same 1..5 and two more, under the higher (1,1,9): the best log.
+  MemLog log;
+  const auto entries = chain(store::kGenesisHash, 1, 7, 1, "e");
+  log.entries.assign(entries.begin(), entries.begin() + 5);
+  Meta meta;
+  meta.promised = meta.accepted = Ballot{1, 0, 9};
+  meta.vouched = meta.last_seq = 5;
+  meta.head = entries[4].hash();
+  meta.commit = 2;
+  log.meta = meta;
+  ReplicaOptions options;
+  options.max_append_bytes = 1;  // one entry per FetchReply
+  KeyReplica writer(kKey, 1, log, meta, options);
+  Output out;
+  KeyConfig c = five(2, 1);
+  writer.configure(c, 0, out);
+  ASSERT_EQ(out.writes.size(), 1u);
+  const uint64_t promise_write = out.writes[0].id;
+  out.clear();
+  writer.durable(promise_write, 0, out);
+  const Ballot b = writer.ballot();
+  out.clear();
+  writer.receive(Envelope{2, 1, kKey, Promise{b, true, b, Ballot{1, 0, 9}, 5, entries[4].hash(), 2}}, 0, out);
+  writer.receive(Envelope{3, 1, kKey, Promise{b, true, b, Ballot{1, 1, 9}, 7, entries[6].hash(), 2}}, 0, out);
+  ASSERT_EQ(writer.role(), KeyReplica::Role::kFetching);
+  // The first chunk: entry 3, which we hold. Nothing is rewritten, and
+  // 1..5 stay vouched if we crash now.
+  out.clear();
+  writer.receive(Envelope{3, 1, kKey, FetchReply{b, true, 2, {entries[2]}}}, 0, out);
+  EXPECT_TRUE(out.writes.empty());
+  EXPECT_EQ(writer.meta().vouched, 5u);
+  EXPECT_EQ(writer.meta().accepted, (Ballot{1, 0, 9}));
+  // The rest, then the adopted log is 1..7 under the new ballot.
+  for (uint64_t seq = 4; seq <= 7; ++seq) {
+    writer.receive(Envelope{3, 1, kKey, FetchReply{b, true, seq - 1, {entries[seq - 1]}}}, 0, out);
+  }
+  EXPECT_EQ(writer.role(), KeyReplica::Role::kReplicating);
+  EXPECT_EQ(writer.meta().accepted, b);
+  EXPECT_EQ(writer.meta().vouched, 7u);
+  EXPECT_EQ(writer.last_seq(), 7u);
+}
+
 // A few whole simulated seeds, so the sanitizer build runs the core through
 // crashes, partitions and transitions too.
 TEST(KeyReplica, AFewSimulatedSeedsPass) {

@@ -350,10 +350,15 @@ void KeyReplica::on_fetch_reply(NodeId from, const FetchReply& m, uint64_t now_m
   if (!report.ok() || report.last_seq > best_promise_.vouched) {
     return;  // not the log promised (corrupt in transit): asked again on tick
   }
-  // Our entries past m.after are replaced: our old ballot no longer vouches
-  // for them. adopt() vouches for the whole log under ours.
-  meta_.vouched = std::min(meta_.vouched, m.after);
-  issue_write(m.after, m.entries, out);
+  // Only entries that differ from ours are replaced (and from there on our
+  // old ballot no longer vouches for them): an entry we hold and a quorum
+  // may have committed stays vouched even if we crash mid-fetch. adopt()
+  // vouches for the whole log under ours.
+  Merge merge = merge_after(m.after, m.entries);
+  meta_.vouched = std::min(meta_.vouched, merge.truncate_after);
+  if (!merge.entries.empty() || merge.truncate_after != kNoTruncate) {
+    issue_write(merge.truncate_after, std::move(merge.entries), out);
+  }
   fetched_to_ = report.last_seq;
   fetch_attempts_ = 0;
   if (fetched_to_ == best_promise_.vouched) {
@@ -620,31 +625,14 @@ void KeyReplica::on_append(NodeId from, const Append& m, uint64_t now_ms, Output
     return;
   }
   const uint64_t end = m.prev_seq + m.entries.size();
-  // Skip what we hold already (same hash = same prefix); the rest replaces
-  // our log from the first difference.
-  size_t first_new = 0;
-  while (first_new < m.entries.size()) {
-    const std::optional<store::Hash> have = hash_at(m.prev_seq + 1 + first_new);
-    if (!have || *have != m.entries[first_new].hash()) {
-      break;
-    }
-    ++first_new;
+  Merge merge = merge_after(m.prev_seq, m.entries);
+  if (same_ballot && merge.truncate_after < meta_.vouched) {
+    refuse(fallback);  // a different entry inside our log of the same ballot: corrupt
+    return;
   }
-  uint64_t truncate_after = kNoTruncate;
-  uint64_t vouched = meta_.vouched;
-  std::vector<store::EncodedEntry> entries;
-  if (first_new < m.entries.size()) {
-    const uint64_t from_seq = m.prev_seq + 1 + first_new;
-    if (from_seq <= meta_.last_seq) {
-      if (same_ballot && from_seq <= meta_.vouched) {
-        refuse(fallback);  // a different entry inside our log of the same ballot: corrupt
-        return;
-      }
-      truncate_after = from_seq - 1;
-      vouched = std::min(vouched, from_seq - 1);
-    }
-    entries.assign(m.entries.begin() + static_cast<std::ptrdiff_t>(first_new), m.entries.end());
-  }
+  uint64_t truncate_after = merge.truncate_after;
+  uint64_t vouched = std::min(meta_.vouched, truncate_after);
+  std::vector<store::EncodedEntry> entries = std::move(merge.entries);
   bool accepted_now = false;
   bool accepted_changed = false;
   if (same_ballot) {
@@ -681,6 +669,28 @@ void KeyReplica::on_append(NodeId from, const Append& m, uint64_t now_ms, Output
   } else {
     send(from, AppendReply{m.ballot, false, meta_.promised, 0, end}, out);  // continue after `end`
   }
+}
+
+KeyReplica::Merge KeyReplica::merge_after(uint64_t prev_seq, const std::vector<store::EncodedEntry>& incoming) const {
+  // Skip what we hold already (same hash = same prefix); the rest replaces
+  // our log from the first difference.
+  size_t same = 0;
+  while (same < incoming.size()) {
+    const std::optional<store::Hash> have = hash_at(prev_seq + 1 + same);
+    if (!have || *have != incoming[same].hash()) {
+      break;
+    }
+    ++same;
+  }
+  Merge merge;
+  if (same < incoming.size()) {
+    const uint64_t from_seq = prev_seq + 1 + same;
+    if (from_seq <= meta_.last_seq) {
+      merge.truncate_after = from_seq - 1;
+    }
+    merge.entries.assign(incoming.begin() + static_cast<std::ptrdiff_t>(same), incoming.end());
+  }
+  return merge;
 }
 
 void KeyReplica::learn_commit(uint64_t commit, Output& out) {

@@ -172,6 +172,14 @@ class KeyReplica {
   void send_append(NodeId to, Progress& p, uint64_t now_ms, Output& out);
   void advance_commit(Output& out);
   void learn_commit(uint64_t commit, Output& out);
+  // How `incoming` (entries after prev_seq, chained) changes our log: what
+  // to drop (kNoTruncate: nothing; else everything past it) and what to
+  // append. Entries we hold with the same hash are kept as they are.
+  struct Merge {
+    uint64_t truncate_after = kNoTruncate;
+    std::vector<store::EncodedEntry> entries;
+  };
+  Merge merge_after(uint64_t prev_seq, const std::vector<store::EncodedEntry>& incoming) const;
 
   std::string key_;
   NodeId self_;
