@@ -24,6 +24,7 @@ add_library(quorum_cluster STATIC
   src/cluster/stable_hash.cpp
   src/cluster/static_topology_store.cpp
   src/cluster/topology.cpp
+  src/cluster/topology_state.cpp
   src/cluster/topology_store.cpp)
 add_library(Quorum::Cluster ALIAS quorum_cluster)
 target_include_directories(quorum_cluster PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
