@@ -2,6 +2,7 @@
 
 #include <quorum/cluster/placement.hpp>
 #include <quorum/cluster/topology.hpp>
+#include <quorum/cluster/topology_state.hpp>
 #include <quorum/replication/codec.hpp>
 #include <quorum/replication/key_replica.hpp>
 #include <quorum/replication/replication_node.hpp>
@@ -269,6 +270,7 @@ class Simulation {
       }
       topology.data_centers.push_back(std::move(dc));
     }
+    desired_ = topology;
     publish(topology, std::nullopt);
     for (size_t k = 0; k < options_.keys; ++k) {
       keys_.push_back("e/sim/precinct/" + std::to_string(k));
@@ -999,14 +1001,14 @@ class Simulation {
     std::vector<std::pair<size_t, bool>> changes;
     for (const Node& n : nodes_) {
       const bool down = !n.up || n.isolated;
-      if (down && !n.detected_down && now_ >= n.changed_at + 300 && is_live(published_.back().topology, n.id)) {
+      if (down && !n.detected_down && now_ >= n.changed_at + 300 && is_live(desired_, n.id)) {
         changes.push_back({n.id, false});
       } else if (!down && n.detected_down && !n.lost && now_ >= n.changed_at + 500) {
         changes.push_back({n.id, true});
       }
     }
     if (!changes.empty()) {
-      change_topology(changes, false);
+      change_topology(changes, true, true);
     }
   }
 
@@ -1030,12 +1032,12 @@ class Simulation {
       changes.push_back({*pending_removal_, false});
       // Replace it: bring in a node that is out of the rings but healthy.
       for (const Node& n : nodes_) {
-        if (n.up && !n.lost && !is_live(published_.back().topology, n.id)) {
+        if (n.up && !n.lost && !is_live(desired_, n.id)) {
           changes.push_back({n.id, true});
           break;
         }
       }
-      if (change_topology(changes, true) || !is_live(published_.back().topology, *pending_removal_)) {
+      if (change_topology(changes, true, false) || !is_live(desired_, *pending_removal_)) {
         pending_removal_.reset();
       } else {
         Event again;  // too few live nodes to take it out now: try again soon
@@ -1058,17 +1060,15 @@ class Simulation {
         changes.push_back({candidate, true});
       }
     }
-    change_topology(changes, true);
+    change_topology(changes, false, false);
   }
 
-  // Publishes T+1 joint with the last final topology. While a transition is
-  // pending, the change is folded into it: the new target is joint with the
-  // same old final topology (every commit of the pending transition had a
-  // majority of that old set, so quorums still intersect).
-  bool change_topology(const std::vector<std::pair<size_t, bool>>& changes, bool by_operator) {
-    const cluster::Topology old_final = final_state() ? published_.back().topology : *published_.back().previous;
-    cluster::Topology next = published_.back().topology;
-    next.epoch = published_.back().topology.epoch + 1;
+  // Applies `changes` (node, live) to the topology the store wants, then
+  // lets the store's rule (cluster::next_topology_state, as quorumd's stores
+  // use it) decide what to publish. Liveness changes are forced (they fold
+  // into a pending transition); an operator's wait.
+  bool change_topology(const std::vector<std::pair<size_t, bool>>& changes, bool forced, bool by_detector) {
+    cluster::Topology next = desired_;
     for (const auto& [index, live] : changes) {
       for (auto& dc : next.data_centers) {
         for (auto& n : dc.nodes) {
@@ -1082,33 +1082,47 @@ class Simulation {
     for (size_t i = 0; i < nodes_.size(); ++i) {
       live += is_live(next, i) ? 1 : 0;
     }
-    if (live < 5 || next.data_centers == published_.back().topology.data_centers) {
+    if (live < 5 || next.data_centers == desired_.data_centers) {
       return false;
     }
-    for (const auto& [index, is_up] : changes) {
-      if (!by_operator) {
+    if (by_detector) {
+      for (const auto& [index, is_up] : changes) {
         nodes_[index].detected_down = !is_up;
       }
     }
-    publish(next, old_final);
+    desired_ = next;
+    advance_topology(forced);
     return true;
   }
 
+  void advance_topology(bool forced) {
+    for (int i = 0; i < 2; ++i) {  // at most: finalize, then start the next transition
+      const Published& p = published_.back();
+      const cluster::TopologyState now{p.topology, p.previous};
+      std::set<std::string> reported;
+      for (NodeId n : reported_) {
+        reported.insert(nodes_[n].name);
+      }
+      const std::optional<cluster::TopologyState> next = cluster::next_topology_state(now, desired_, reported, forced);
+      if (!next) {
+        return;
+      }
+      if (now.joint() && !next->joint()) {
+        ++result_.transitions;
+      }
+      publish(next->target, next->from);
+    }
+  }
+
   // A node's report that it caught up every key it writes under the joint
-  // topology. Final once every key's new writer reported.
+  // topology. Final once every live node of the target reported.
   void caught_up(const Node& node, uint64_t topology) {
     const Published& p = published_.back();
     if (!p.previous || p.topology.epoch != topology) {
       return;
     }
     reported_.insert(node.id);
-    for (const std::string& key : keys_) {
-      if (!reported_.count(config_for(published_.size() - 1, key).writer)) {
-        return;
-      }
-    }
-    ++result_.transitions;
-    publish(p.topology, std::nullopt);
+    advance_topology(false);
   }
 
   // --- the end ---
@@ -1202,6 +1216,7 @@ class Simulation {
   std::vector<Oracle> oracles_;
   std::vector<Published> published_;
   std::set<NodeId> reported_;  // nodes caught up under the pending joint topology
+  cluster::Topology desired_;  // what the topology store wants (operator edits and liveness applied)
   std::set<std::pair<size_t, size_t>> blocked_;
   uint64_t loss_ = 0;       // per mille
   uint64_t duplicate_ = 0;  // per mille
