@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -156,6 +157,157 @@ TEST_F(ServerTest, ExpectContinueIsHonoured) {
   EXPECT_THAT(read_raw(socket, 12, "\r\n\r\n"), HasSubstr("100 Continue"));
   net::write(socket, net::buffer(body));
   EXPECT_THAT(read_raw(socket, 12, "}"), HasSubstr("HTTP/1.1 200"));
+}
+
+// An NDJSON batch of `count` commands for keys e/p<i>, about 200 bytes each.
+std::string ndjson_batch(int count, std::string_view id_prefix) {
+  std::string body;
+  for (int i = 0; i < count; ++i) {
+    body += R"({"key":"e/p)" + std::to_string(i % 50) + R"(","id":")" + std::string(id_prefix) + std::to_string(i) +
+            R"(","type":"cvr","data":{"CVRSnapshot":[{"@id":"s","ContestId":"mayor","Selection":"alice",)"
+            R"("HasIndication":"yes","NumberVotes":1}]}})"
+            "\n";
+  }
+  return body;
+}
+
+size_t acked_lines(const std::string& body) {
+  size_t n = 0;
+  for (size_t at = body.find("\"seq\""); at != std::string::npos; at = body.find("\"seq\"", at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+std::string batch_head(size_t length) {
+  return "POST /v1/commands HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+         "Accept: application/x-ndjson\r\nContent-Length: " +
+         std::to_string(length) + "\r\n\r\n";
+}
+
+TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  start();
+  tcp::socket socket = connect();
+  // Three requests in one write: the bytes after each body belong to the next request.
+  std::string one = R"({"id":"p1","type":"cvr"})";
+  std::string batch = ndjson_batch(3, "q");
+  std::string wire =
+      "POST /v1/actors/e%2Fk/commands HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(one.size()) + "\r\n\r\n" + one + batch_head(batch.size()) + batch +
+      "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+  net::write(socket, net::buffer(wire));
+  beast::flat_buffer buffer;
+  beast_http::response<beast_http::string_body> first;
+  beast_http::read(socket, buffer, first);
+  ASSERT_EQ(first.result_int(), 200u) << first.body();
+  EXPECT_EQ(json::parse(first.body())["seq"], 1);
+  beast_http::response<beast_http::string_body> second;
+  beast_http::read(socket, buffer, second);
+  ASSERT_EQ(second.result_int(), 200u) << second.body();
+  EXPECT_EQ(acked_lines(second.body()), 3u) << second.body();
+  beast_http::response<beast_http::string_body> third;
+  beast_http::read(socket, buffer, third);
+  EXPECT_EQ(third.result_int(), 200u);
+  EXPECT_THAT(third.body(), HasSubstr("serving"));
+}
+
+TEST_F(ServerTest, LargeBodyArrivingInPiecesIsReadWhole) {
+  start();
+  tcp::socket socket = connect();
+  socket.set_option(tcp::no_delay(true));
+  std::string body = ndjson_batch(1500, "big");  // ~250 KB: several socket reads
+  ASSERT_GT(body.size(), size_t{200'000});
+  // Part of the body with the header, the rest in pieces with pauses, the
+  // last piece together with the next request.
+  std::string wire = batch_head(body.size()) + body + "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+  const size_t cuts[] = {batch_head(0).size() + 100, 70'000, 160'000, wire.size()};
+  size_t at = 0;
+  for (size_t cut : cuts) {
+    net::write(socket, net::buffer(wire.data() + at, std::min(cut, wire.size()) - at));
+    at = std::min(cut, wire.size());
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  beast::flat_buffer buffer;
+  beast_http::response<beast_http::string_body> answer;
+  beast_http::read(socket, buffer, answer);
+  ASSERT_EQ(answer.result_int(), 200u) << answer.body().substr(0, 300);
+  EXPECT_EQ(acked_lines(answer.body()), 1500u);
+  EXPECT_TRUE(answer.keep_alive());
+  beast_http::response<beast_http::string_body> health;
+  beast_http::read(socket, buffer, health);
+  EXPECT_EQ(health.result_int(), 200u);
+  // Every command arrived intact (a byte out of place would fail its JSON).
+  EXPECT_EQ(node_.submitted().size(), 1500u);
+}
+
+TEST_F(ServerTest, ChunkedBodiesAreReadAndBoundedToo) {
+  ServerOptions options;
+  options.body_limit_bytes = 1024;
+  start(options);
+  {
+    tcp::socket socket = connect();
+    std::string body = R"({"id":"c1","type":"cvr"})";
+    std::string wire =
+        "POST /v1/actors/e%2Fchunked/commands HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n";
+    auto hex = [](size_t n) {
+      char text[16];
+      std::snprintf(text, sizeof text, "%zx", n);
+      return std::string(text);
+    };
+    wire += hex(10) + "\r\n" + body.substr(0, 10) + "\r\n" + hex(body.size() - 10) + "\r\n" + body.substr(10) +
+            "\r\n0\r\n\r\n";
+    net::write(socket, net::buffer(wire));
+    beast::flat_buffer buffer;
+    beast_http::response<beast_http::string_body> answer;
+    beast_http::read(socket, buffer, answer);
+    ASSERT_EQ(answer.result_int(), 200u) << answer.body();
+    EXPECT_EQ(json::parse(answer.body())["key"], "e/chunked");
+    // The connection goes on after a chunked request.
+    EXPECT_EQ(exchange(socket, beast_http::verb::get, "/v1/health").result_int(), 200u);
+  }
+  {
+    tcp::socket socket = connect();
+    std::string wire =
+        "POST /v1/commands HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n800\r\n" +
+        std::string(0x800, ' ') + "\r\n0\r\n\r\n";
+    beast::error_code ec;
+    net::write(socket, net::buffer(wire), ec);
+    std::string reply = read_raw(socket, 12, "}");
+    EXPECT_THAT(reply, HasSubstr("HTTP/1.1 413"));
+    EXPECT_THAT(reply, HasSubstr("over the limit of 1024 bytes"));
+  }
+}
+
+TEST_F(ServerTest, BodyAtTheLimitIsReadAndABodyCutShortClosesTheConnection) {
+  ServerOptions options;
+  options.body_limit_bytes = 1024;
+  start(options);
+  {
+    tcp::socket socket = connect();
+    std::string body = R"({"id":"l1","type":"cvr","data":")" + std::string(1024 - 34, 'x') + R"("})";
+    ASSERT_EQ(body.size(), 1024u);
+    auto answer = exchange(socket, beast_http::verb::post, "/v1/actors/e%2Flimit/commands", body);
+    EXPECT_EQ(answer.result_int(), 200u) << answer.body();
+  }
+  {
+    tcp::socket socket = connect();
+    std::string head =
+        "POST /v1/actors/e%2Fcut/commands HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 500\r\n\r\n{\"id\":";
+    net::write(socket, net::buffer(head));
+    socket.shutdown(tcp::socket::shutdown_send);
+    // No answer: the connection just ends.
+    EXPECT_EQ(read_raw(socket, 1), "");
+  }
+  // The server is fine and nothing of the cut request reached the node.
+  tcp::socket socket = connect();
+  EXPECT_EQ(exchange(socket, beast_http::verb::get, "/v1/health").result_int(), 200u);
+  for (const node::Command& c : node_.submitted()) {
+    EXPECT_NE(c.key, "e/cut");
+  }
 }
 
 TEST_F(ServerTest, ConnectionsOverTheBoundGet503) {

@@ -4,8 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
-#include <mutex>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -58,6 +59,9 @@ Response make_response(unsigned status, std::string body, std::string_view conte
   response.prepare_payload();
   return response;
 }
+
+// A receipt's JSON without its key and hash: {"duplicate":false,"hash":"","key":"","seq":<20 digits>}.
+constexpr size_t kReceiptJsonBytes = 72;
 
 Response json_response(unsigned status, const json& body, unsigned version, bool keep_alive) {
   std::string text = dump_json(body);
@@ -468,15 +472,23 @@ void Api::submit_batch(Call& call) {
   }
   // Results are gathered in request order, each already rendered as JSON
   // text (node::append_*_json, as dump_json would render it); the last
-  // callback answers with the same bytes json_response would send.
+  // callback answers with the same bytes json_response would send. Each
+  // callback writes only its own slot, so no lock: the decrement of
+  // `pending` (acq_rel) orders every slot write before finish() reads them.
   struct Batch {
-    std::mutex mutex;
     std::vector<std::string> results;
-    size_t pending = 0;
+    std::atomic<size_t> pending{0};
+    // The keys of the submitted commands, for their error results: one
+    // buffer instead of a string per callback.
+    std::string keys;
+    std::vector<std::pair<uint32_t, uint32_t>> key_spans;  // per item: offset, size in `keys`
     Respond respond;
     unsigned version = 11;
     bool keep_alive = true;
     bool ndjson = false;
+    std::string_view key(size_t index) const {
+      return std::string_view(keys).substr(key_spans[index].first, key_spans[index].second);
+    }
     void finish() {
       respond(ndjson ? make_response(200, join("", "\n"), "application/x-ndjson", version, keep_alive)
                      : make_response(200, "{\"results\":[" + join(",", "") + "]}\n", "application/json", version,
@@ -499,53 +511,61 @@ void Api::submit_batch(Call& call) {
       }
       return body;
     }
+    void release() {
+      if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        finish();
+      }
+    }
   };
   auto batch = std::make_shared<Batch>();
   batch->results.resize(items->size());
+  batch->key_spans.resize(items->size());
   batch->respond = call.respond;
   batch->version = call.version;
   batch->keep_alive = call.keep_alive;
   batch->ndjson = accepts_ndjson(call.request);
-  std::vector<std::pair<size_t, node::Command>> valid;
+  size_t valid = 0;
+  size_t key_bytes = 0;
   for (size_t i = 0; i < items->size(); ++i) {
     Result<node::Command>& item = (*items)[i];
     if (item) {
-      valid.emplace_back(i, std::move(item).value());
+      ++valid;
+      key_bytes += item->key.size();
     } else {
       metrics_->commands_invalid.fetch_add(1, std::memory_order_relaxed);
       unsigned status = item.error().code == ErrorCode::kResourceExhausted ? 413 : 400;
       node::append_error_json(batch->results[i], {}, status, item.error().message);
     }
   }
-  batch->pending = valid.size() + 1;  // +1: this function's own hold, released below
-  for (auto& [index, command] : valid) {
-    std::string key = command.key;
-    node_.submit(std::move(command), [batch, index = index, key = std::move(key)](Result<node::CommandReceipt> r) {
-      std::string result;
+  // Keys are at most kMaxKeyBytes and a batch at most kMaxBatchCommands
+  // items, so offsets fit in 32 bits.
+  batch->keys.reserve(key_bytes);
+  for (size_t i = 0; i < items->size(); ++i) {
+    if (Result<node::Command>& item = (*items)[i]) {
+      batch->key_spans[i] = {static_cast<uint32_t>(batch->keys.size()), static_cast<uint32_t>(item->key.size())};
+      batch->keys += item->key;
+    }
+  }
+  batch->pending.store(valid + 1, std::memory_order_relaxed);  // +1: this function's own hold, released below
+  for (size_t i = 0; i < items->size(); ++i) {
+    Result<node::Command>& item = (*items)[i];
+    if (!item) {
+      continue;
+    }
+    node_.submit(std::move(item).value(), [batch, index = i](Result<node::CommandReceipt> r) {
+      std::string& result = batch->results[index];
       if (r) {
+        // One allocation: a receipt is ~110 bytes of JSON plus its key
+        // (growing from empty took three).
+        result.reserve(kReceiptJsonBytes + r->key.size() + r->hash_hex.size());
         node::append_receipt_json(result, *r);
       } else {
-        node::append_error_json(result, key, http_status(r.error().code), r.error().message);
+        node::append_error_json(result, batch->key(index), http_status(r.error().code), r.error().message);
       }
-      bool last = false;
-      {
-        std::lock_guard lock(batch->mutex);
-        batch->results[index] = std::move(result);
-        last = --batch->pending == 0;
-      }
-      if (last) {
-        batch->finish();
-      }
+      batch->release();
     });
   }
-  bool last = false;
-  {
-    std::lock_guard lock(batch->mutex);
-    last = --batch->pending == 0;
-  }
-  if (last) {
-    batch->finish();
-  }
+  batch->release();
 }
 
 void Api::read_actor(Call& call, std::string_view raw_key) {

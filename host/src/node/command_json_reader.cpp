@@ -3,6 +3,8 @@
 #include "command_fields.hpp"
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -10,6 +12,10 @@
 #include <limits>
 #include <string>
 #include <utility>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace quorum::node::detail {
 namespace {
@@ -19,6 +25,21 @@ using nlohmann::json;
 constexpr std::string_view kNotAnObject = "a command must be a JSON object with fields 'type', 'id', 'data'";
 
 bool wanted_string(std::string_view name) { return name == "id" || name == "type" || name == "key"; }
+
+// The command fields in std::map order; any other name is kKnownFields.
+constexpr size_t kKnownFields = 4;
+size_t known_field_slot(std::string_view name) {
+  if (name == "data") {
+    return 0;
+  }
+  if (name == "id") {
+    return 1;
+  }
+  if (name == "key") {
+    return 2;
+  }
+  return name == "type" ? 3 : kKnownFields;
+}
 
 // Sorts fields by name (std::map order) keeping only the last of duplicates.
 void sort_fields(std::vector<Field>& fields) {
@@ -187,18 +208,36 @@ void CommandSax::finish_item() {
 }
 
 Result<Command> CommandSax::build_command() {
-  sort_fields(fields_);
+  // Fields are handled in std::map order (data, id, key, type, as
+  // command_from_json sees them) so that the first error is the same. The
+  // usual command has only known fields, each once: index them by slot
+  // instead of sorting (stable_sort allocates a buffer per call).
+  std::array<Field*, kKnownFields> by_slot{};
+  bool simple = fields_.size() <= kKnownFields;
+  for (size_t i = 0; simple && i < fields_.size(); ++i) {
+    size_t slot = known_field_slot(fields_[i].name);
+    simple = slot < kKnownFields && by_slot[slot] == nullptr;
+    if (simple) {
+      by_slot[slot] = &fields_[i];
+    }
+  }
+  if (!simple) {
+    sort_fields(fields_);
+    by_slot.fill(nullptr);
+  }
   Command command;
   bool has_type = false;
   bool has_data = false;
-  for (Field& field : fields_) {
+  auto take_field = [&](Field& field) -> Status {
     if (field.name == "data") {
       if (Status s = check_data_size(writer_.bytes().size()); !s) {
-        return s.error();
+        return s;
       }
-      command.data = writer_.take();
+      // A copy of exactly the data's size; the writer keeps its buffer for
+      // the next command instead of growing a new one from empty.
+      command.data.assign(writer_.bytes());
       has_data = true;
-      continue;
+      return {};
     }
     Result<std::string*> target = string_field(command, field.name);
     if (!target) {
@@ -209,6 +248,22 @@ Result<Command> CommandSax::build_command() {
       return invalid("field " + quote(field.name) + " must be a string");
     }
     **target = std::move(field.value);
+    return {};
+  };
+  if (simple) {
+    for (Field* field : by_slot) {
+      if (field != nullptr) {
+        if (Status s = take_field(*field); !s) {
+          return s.error();
+        }
+      }
+    }
+  } else {
+    for (Field& field : fields_) {
+      if (Status s = take_field(field); !s) {
+        return s.error();
+      }
+    }
   }
   if (!has_data) {
     command.data.assign(1, static_cast<char>(0xc0));  // nil
@@ -220,6 +275,37 @@ Result<Command> CommandSax::build_command() {
 }
 
 namespace {
+
+// The first byte at or after `p` that is not printable ASCII other than '"'
+// and '\\' (the bytes a JSON string holds as they are), or `end`. Most
+// string bytes are plain: 16 at a time where SSE2 is there.
+const char* skip_plain(const char* p, const char* end) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i space = _mm_set1_epi8(0x20);
+  while (end - p >= 16) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // Signed compare: bytes >= 0x80 are negative, so one compare finds both
+    // control characters and non-ASCII bytes.
+    const __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(bytes, quote), _mm_cmpeq_epi8(bytes, backslash)),
+                                      _mm_cmplt_epi8(bytes, space));
+    const auto mask = static_cast<unsigned>(_mm_movemask_epi8(stop));
+    if (mask != 0) {
+      return p + std::countr_zero(mask);
+    }
+    p += 16;
+  }
+#endif
+  while (p != end) {
+    auto c = static_cast<unsigned char>(*p);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') {
+      break;
+    }
+    ++p;
+  }
+  return p;
+}
 
 // A strict JSON reader for the common case, much faster than nlohmann's
 // lexer: well-formed JSON with no BOM, no \u escapes and no number that
@@ -353,7 +439,11 @@ class FastJsonReader {
   // string has escapes, scratch_ (valid until the next string).
   bool string(std::string_view& out) {
     const char* start = ++p_;
-    while (more()) {
+    while (true) {
+      p_ = skip_plain(p_, end_);
+      if (!more()) {
+        return false;
+      }
       auto c = static_cast<unsigned char>(*p_);
       if (c == '"') {
         out = std::string_view(start, static_cast<size_t>(p_ - start));
@@ -364,14 +454,11 @@ class FastJsonReader {
         scratch_.assign(start, p_);
         return escaped_string(out);
       }
-      if (c < 0x20 || (c >= 0x80 && !utf8_sequence())) {
+      // A control character, or the first byte of a UTF-8 sequence.
+      if (c < 0x20 || !utf8_sequence()) {
         return false;
       }
-      if (c < 0x80) {
-        ++p_;
-      }
     }
-    return false;
   }
 
   // The rest of a string with escapes, decoded into scratch_.
