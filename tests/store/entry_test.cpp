@@ -259,10 +259,24 @@ TEST(Layout, RecordValuesRoundTripAndRejectGarbage) {
   Result<Snapshot> snapshot_back = layout::decode_snapshot(layout::encode_snapshot(snapshot));
   ASSERT_TRUE(snapshot_back.ok());
   EXPECT_EQ(*snapshot_back, snapshot);
-  IdempotencyRecord record{77, meta.head};
-  Result<IdempotencyRecord> record_back = layout::decode_idempotency(layout::encode_idempotency(record));
+  // Idempotency records: [2, seq] is written (pinned); [1, seq, hash] is still read.
+  EXPECT_EQ(layout::encode_idempotency(77), "\x92\x02\x4d");
+  EXPECT_EQ(layout::encode_idempotency(300), "\x92\x02\xcd\x01\x2c");
+  Result<layout::StoredIdempotency> record_back = layout::decode_idempotency(layout::encode_idempotency(77));
   ASSERT_TRUE(record_back.ok());
-  EXPECT_EQ(*record_back, record);
+  EXPECT_EQ(*record_back, (layout::StoredIdempotency{77, std::nullopt}));
+  std::string v1("\x93\x01\x4d\xc4\x20", 5);
+  v1.append(reinterpret_cast<const char*>(meta.head.data()), meta.head.size());
+  Result<layout::StoredIdempotency> v1_back = layout::decode_idempotency(v1);
+  ASSERT_TRUE(v1_back.ok());
+  EXPECT_EQ(*v1_back, (layout::StoredIdempotency{77, meta.head}));
+  EXPECT_FALSE(layout::decode_idempotency(v1 + "x").ok());
+  EXPECT_FALSE(layout::decode_idempotency(v1.substr(0, 20)).ok());
+  EXPECT_FALSE(layout::decode_idempotency(layout::encode_idempotency(77) + "x").ok());
+  EXPECT_FALSE(layout::decode_idempotency(std::string("\x92\x02\x00", 3)).ok());  // seq 0
+  EXPECT_FALSE(layout::decode_idempotency("\x92\x03\x4d").ok());                  // unknown version
+  EXPECT_FALSE(layout::decode_idempotency("\x92\x01\x4d").ok());                  // version 1 needs the hash
+  EXPECT_FALSE(layout::decode_idempotency("").ok());
 
   EXPECT_FALSE(layout::decode_meta("").ok());
   EXPECT_FALSE(layout::decode_meta(layout::encode_meta(meta) + "x").ok());

@@ -2,6 +2,8 @@
 // atomicity, reopen, truncation, bounded reads, idempotency, outbox, actor
 // listing and recovery.
 #include <quorum/store/event_store.hpp>
+#include <quorum/store/layout.hpp>
+#include <quorum/store/memory_store.hpp>
 #include <quorum/store/recovery.hpp>
 
 #include "store_test_support.hpp"
@@ -96,7 +98,7 @@ TYPED_TEST(EventStoreTest, ReopenKeepsEverythingCommitted) {
   std::vector<EncodedEntry> log = this->commit_log("county/davidson", 10);
   WriteBatch extra;
   ASSERT_TRUE(extra.put_snapshot("county/davidson", "tally", Snapshot{5, log[4].hash(), "1.0.0", 2, "\x90"}).ok());
-  ASSERT_TRUE(extra.put_idempotency("county/davidson", "ballot-3", IdempotencyRecord{3, log[2].hash()}).ok());
+  ASSERT_TRUE(extra.put_idempotency("county/davidson", "id-v3", IdempotencyRecord{3, log[2].hash()}).ok());
   ASSERT_TRUE(extra.put_outbox("county/davidson", 7, 0, "effect").ok());
   ASSERT_TRUE(this->store().commit(extra).ok());
   this->harness_.reopen();
@@ -108,7 +110,7 @@ TYPED_TEST(EventStoreTest, ReopenKeepsEverythingCommitted) {
   EXPECT_EQ(recovered->tail_after_seq, 5u);
   ASSERT_EQ(recovered->tail.size(), 5u);
   EXPECT_EQ(recovered->tail.front(), log[5]);
-  EXPECT_EQ(**this->store().find_command("county/davidson", "ballot-3"), (IdempotencyRecord{3, log[2].hash()}));
+  EXPECT_EQ(**this->store().find_command("county/davidson", "id-v3"), (IdempotencyRecord{3, log[2].hash()}));
   ASSERT_EQ(this->store().read_outbox("county/davidson", 0, 0, 10)->size(), 1u);
 }
 
@@ -208,17 +210,66 @@ TYPED_TEST(EventStoreTest, TruncationDropsTheTailAndAllowsANewOne) {
 }
 
 TYPED_TEST(EventStoreTest, IdempotencyRecordsRoundTrip) {
+  // Each record in the batch of its entry, as the actor writes them; the same
+  // command id in two actors (different epochs, so different hashes).
+  std::vector<EncodedEntry> p1 = make_chain(kGenesisHash, 1, 2, 1, "x");
+  Result<EncodedEntry> binary =
+      encode_entry(p1[1].hash(), EntryDraft{3, 1, 1003, std::string("bin\0id", 6), "cast", "\xc0"});
+  ASSERT_TRUE(binary.ok());
+  p1.push_back(*binary);
+  std::vector<EncodedEntry> p2 = make_chain(kGenesisHash, 1, 9, 2, "x");
+  ASSERT_NE(p1[0].hash(), p2[0].hash());
   WriteBatch batch;
-  const Hash hash = make_chain(kGenesisHash, 1, 1)[0].hash();
-  ASSERT_TRUE(batch.put_idempotency("p/1", "ballot-1", IdempotencyRecord{1, hash}).ok());
-  ASSERT_TRUE(batch.put_idempotency("p/1", std::string("bin\0id", 6), IdempotencyRecord{2, hash}).ok());
-  ASSERT_TRUE(batch.put_idempotency("p/2", "ballot-1", IdempotencyRecord{9, kGenesisHash}).ok());
+  add_log(batch, "p/1", p1);
+  add_log(batch, "p/2", p2);
+  ASSERT_TRUE(batch.put_idempotency("p/1", "id-x1", IdempotencyRecord{1, p1[0].hash()}).ok());
+  ASSERT_TRUE(batch.put_idempotency("p/1", std::string("bin\0id", 6), IdempotencyRecord{3, p1[2].hash()}).ok());
+  ASSERT_TRUE(batch.put_idempotency("p/2", "id-x1", IdempotencyRecord{1, p2[0].hash()}).ok());
+  ASSERT_TRUE(batch.put_idempotency("p/2", "id-x9", IdempotencyRecord{9, p2[8].hash()}).ok());
   ASSERT_TRUE(this->store().commit(batch).ok());
-  EXPECT_EQ(**this->store().find_command("p/1", "ballot-1"), (IdempotencyRecord{1, hash}));
-  EXPECT_EQ(**this->store().find_command("p/1", std::string("bin\0id", 6)), (IdempotencyRecord{2, hash}));
-  EXPECT_EQ(**this->store().find_command("p/2", "ballot-1"), (IdempotencyRecord{9, kGenesisHash}));
-  EXPECT_FALSE(this->store().find_command("p/1", "ballot-2")->has_value());
-  EXPECT_FALSE(this->store().find_command("p/3", "ballot-1")->has_value());
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_EQ(**this->store().find_command("p/1", "id-x1"), (IdempotencyRecord{1, p1[0].hash()}));
+    EXPECT_EQ(**this->store().find_command("p/1", std::string("bin\0id", 6)), (IdempotencyRecord{3, p1[2].hash()}));
+    EXPECT_EQ(**this->store().find_command("p/2", "id-x1"), (IdempotencyRecord{1, p2[0].hash()}));
+    EXPECT_EQ(**this->store().find_command("p/2", "id-x9"), (IdempotencyRecord{9, p2[8].hash()}));
+    EXPECT_FALSE(this->store().find_command("p/1", "id-x2")->has_value());  // an entry without a record
+    EXPECT_FALSE(this->store().find_command("p/1", "ballot-2")->has_value());
+    EXPECT_FALSE(this->store().find_command("p/3", "id-x1")->has_value());
+    this->harness_.reopen();
+  }
+  EXPECT_EQ(batch.put_idempotency("p/1", "id-x4", IdempotencyRecord{0, kGenesisHash}).error().code,
+            ErrorCode::kInvalidArgument);
+}
+
+// A record whose entry is gone or is another command's is corruption (kIo):
+// answering "not applied" or the other entry could apply a command twice.
+TYPED_TEST(EventStoreTest, IdempotencyRecordWithoutItsEntryIsAnError) {
+  std::vector<EncodedEntry> log = this->commit_log("p/1", 3);
+  WriteBatch batch;
+  ASSERT_TRUE(batch.put_idempotency("p/1", "gone", IdempotencyRecord{9, kGenesisHash}).ok());
+  ASSERT_TRUE(batch.put_idempotency("p/1", "moved", IdempotencyRecord{2, log[1].hash()}).ok());
+  ASSERT_TRUE(this->store().commit(batch).ok());
+  Result<std::optional<IdempotencyRecord>> gone = this->store().find_command("p/1", "gone");
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, ErrorCode::kIo);
+  EXPECT_NE(gone.error().message.find("seq 9"), std::string::npos) << gone.error().message;
+  Result<std::optional<IdempotencyRecord>> moved = this->store().find_command("p/1", "moved");
+  ASSERT_FALSE(moved.ok());
+  EXPECT_EQ(moved.error().code, ErrorCode::kIo);
+  EXPECT_NE(moved.error().message.find("another command"), std::string::npos) << moved.error().message;
+  EXPECT_FALSE(this->store().find_command("p/1", "id-v2")->has_value());  // an entry without a record
+}
+
+// Records written by the first layout ([1, seq, hash]) are still answered.
+TEST(MemoryStoreIdempotency, VersionOneRecordsAreStillRead) {
+  MemoryStore store;
+  const Hash hash = make_chain(kGenesisHash, 1, 1)[0].hash();
+  std::string v1("\x93\x01\x05\xc4\x20", 5);
+  v1.append(reinterpret_cast<const char*>(hash.data()), hash.size());
+  store.raw_put(layout::idempotency_key("p/1", "old"), v1);
+  EXPECT_EQ(**store.find_command("p/1", "old"), (IdempotencyRecord{5, hash}));
+  store.raw_put(layout::idempotency_key("p/1", "bad"), "\x92\x03\x05");
+  EXPECT_EQ(store.find_command("p/1", "bad").error().code, ErrorCode::kIo);
 }
 
 TYPED_TEST(EventStoreTest, OutboxRecordsRoundTripScanAndDelete) {
@@ -382,6 +433,66 @@ TYPED_TEST(EventStoreTest, AFailedCommitAppliesNothing) {
   for (int i = 0; i < 10; ++i) {
     EXPECT_TRUE(this->store().read_log("n/" + std::to_string(i), 1, 10)->empty());
   }
+}
+
+// The batch builds its keys itself (into its own chunks): they must be
+// exactly layout.hpp's, and stay valid when the batch grows or moves.
+TEST(WriteBatch, KeysAreLayoutsAndViewsStayValid) {
+  const std::string actor = "e/2026/precinct/TN/0101";
+  std::vector<EncodedEntry> log = make_chain(kGenesisHash, 1, 3);
+  WriteBatch batch;
+  ASSERT_TRUE(batch.append(actor, log[0]).ok());
+  ASSERT_TRUE(batch.append(actor, EncodedEntry(log[1])).ok());
+  ASSERT_TRUE(batch.put_meta(actor, meta_for(log)).ok());
+  ASSERT_TRUE(batch.put_snapshot(actor, "tally", Snapshot{2, log[1].hash(), "1.0.0", 1, std::string(100'000, 'p')})
+                  .ok());
+  ASSERT_TRUE(batch.put_idempotency(actor, std::string("b\0-7", 4), IdempotencyRecord{3, log[2].hash()}).ok());
+  ASSERT_TRUE(batch.put_outbox(actor, 258, 7, "effect").ok());
+  ASSERT_TRUE(batch.delete_outbox(actor, 3, 1).ok());
+  ASSERT_TRUE(batch.truncate_log_after(actor, 9).ok());
+  // Many more small operations: several chunks.
+  for (uint64_t seq = 1; seq <= 5000; ++seq) {
+    ASSERT_TRUE(batch.delete_outbox("filler", seq, 0).ok());
+  }
+  const std::vector<std::string> expected_keys = {
+      layout::log_key(actor, 1),       layout::log_key(actor, 2),
+      layout::meta_key(actor),         layout::snapshot_key(actor, "tally"),
+      layout::idempotency_key(actor, std::string("b\0-7", 4)), layout::outbox_key(actor, 258, 7),
+      layout::outbox_key(actor, 3, 1)};
+  auto check = [&](const WriteBatch& b) {
+    ASSERT_EQ(b.size(), 8u + 5000u);
+    for (size_t i = 0; i < expected_keys.size(); ++i) {
+      EXPECT_EQ(b.ops()[i].key, expected_keys[i]) << i;
+    }
+    EXPECT_EQ(b.ops()[0].value, log[0].bytes());
+    EXPECT_EQ(b.ops()[1].value, log[1].bytes());
+    EXPECT_EQ(b.ops()[2].value, layout::encode_meta(meta_for(log)));
+    EXPECT_EQ(b.ops()[3].value,
+              layout::encode_snapshot(Snapshot{2, log[1].hash(), "1.0.0", 1, std::string(100'000, 'p')}));
+    EXPECT_EQ(b.ops()[4].value, layout::encode_idempotency(3));
+    EXPECT_EQ(b.ops()[5].value, "effect");
+    EXPECT_EQ(b.ops()[6].kind, BatchOp::Kind::kDelete);
+    EXPECT_EQ(b.ops()[7].kind, BatchOp::Kind::kTruncateLogAfter);
+    EXPECT_EQ(b.ops()[7].actor, actor);
+    EXPECT_EQ(b.ops()[7].seq, 9u);
+    EXPECT_EQ(b.ops().back().key, layout::outbox_key("filler", 5000, 0));
+  };
+  check(batch);
+  const size_t bytes = batch.byte_size();
+  WriteBatch moved(std::move(batch));
+  check(moved);
+  EXPECT_EQ(moved.byte_size(), bytes);
+  EXPECT_TRUE(batch.empty());  // NOLINT(bugprone-use-after-move): moving leaves it empty
+  ASSERT_TRUE(batch.append("reused", log[0]).ok());
+  EXPECT_EQ(batch.ops()[0].key, layout::log_key("reused", 1));
+  WriteBatch assigned;
+  assigned = std::move(moved);
+  check(assigned);
+  assigned.clear();
+  EXPECT_TRUE(assigned.empty());
+  ASSERT_TRUE(assigned.put_meta("after", meta_for(log)).ok());
+  EXPECT_EQ(assigned.ops()[0].key, layout::meta_key("after"));
+  EXPECT_EQ(assigned.byte_size(), layout::meta_key("after").size() + layout::encode_meta(meta_for(log)).size());
 }
 
 TEST(WriteBatch, IsBounded) {

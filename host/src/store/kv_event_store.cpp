@@ -20,8 +20,9 @@ Status check_limit(size_t limit) {
 
 }  // namespace
 
-Result<std::vector<KvWrite>> KvEventStore::resolve(const WriteBatch& batch) const {
-  std::vector<KvWrite> writes;
+Result<KvWrites> KvEventStore::resolve(const WriteBatch& batch) const {
+  KvWrites resolved;
+  std::vector<KvWrite>& writes = resolved.writes;
   writes.reserve(batch.size());
   for (const BatchOp& op : batch.ops()) {
     switch (op.kind) {
@@ -32,46 +33,48 @@ Result<std::vector<KvWrite>> KvEventStore::resolve(const WriteBatch& batch) cons
         const std::string first = layout::log_key(op.actor, op.seq + 1);
         const std::string end = layout::prefix_end(prefix);
         // Entries appended earlier in this batch.
-        const size_t resolved = writes.size();
-        for (size_t i = 0; i < resolved; ++i) {
-          const KvWrite& earlier = writes[i];
+        const size_t earlier_writes = writes.size();
+        for (size_t i = 0; i < earlier_writes; ++i) {
+          const KvWrite earlier = writes[i];
           if (!earlier.is_delete && earlier.key >= first && earlier.key < end) {
             writes.push_back(KvWrite{true, earlier.key, {}});
           }
         }
         // Entries already stored.
-        std::vector<std::string> stored;
+        size_t found = 0;
+        const size_t owned_before = resolved.owned.size();
         Status scanned = kv_scan(first, end, [&](std::string_view key, std::string_view) {
-          stored.emplace_back(key);
-          return stored.size() <= kMaxBatchOps;
+          resolved.owned.emplace_back(key);
+          found += 1;
+          return found <= kMaxBatchOps;
         });
         if (!scanned.ok()) {
           return scanned.error();
         }
-        if (stored.size() > kMaxBatchOps) {
+        if (found > kMaxBatchOps) {
           return make_error(ErrorCode::kResourceExhausted,
-                            "truncating actor '" + op.actor + "' would delete more than " +
+                            "truncating actor '" + std::string(op.actor) + "' would delete more than " +
                                 std::to_string(kMaxBatchOps) + " entries in one batch: truncate in steps");
         }
-        for (std::string& key : stored) {
-          writes.push_back(KvWrite{true, std::move(key), {}});
+        for (size_t i = owned_before; i < resolved.owned.size(); ++i) {
+          writes.push_back(KvWrite{true, resolved.owned[i], {}});
         }
         break;
       }
     }
   }
-  return writes;
+  return resolved;
 }
 
 Status KvEventStore::commit(const WriteBatch& batch) {
   if (batch.empty()) {
     return {};
   }
-  Result<std::vector<KvWrite>> writes = resolve(batch);
+  Result<KvWrites> writes = resolve(batch);
   if (!writes.ok()) {
     return writes.error();
   }
-  return kv_apply(std::move(writes).value());
+  return kv_apply(*writes);
 }
 
 Result<std::vector<RawEntry>> KvEventStore::read_log(std::string_view actor, uint64_t from_seq, size_t limit) const {
@@ -191,11 +194,35 @@ Result<std::optional<IdempotencyRecord>> KvEventStore::find_command(std::string_
   if (!bytes->has_value()) {
     return std::optional<IdempotencyRecord>{};
   }
-  Result<IdempotencyRecord> record = layout::decode_idempotency(**bytes);
+  Result<layout::StoredIdempotency> record = layout::decode_idempotency(**bytes);
   if (!record.ok()) {
     return make_error(record.error().code, "actor '" + std::string(actor) + "': " + record.error().message);
   }
-  return std::optional<IdempotencyRecord>(*record);
+  if (record->hash) {
+    return std::optional<IdempotencyRecord>(IdempotencyRecord{record->seq, *record->hash});  // version 1
+  }
+  // Version 2: the hash is the entry's. Only retries of commands applied
+  // before the actor's in-memory window get here, so the second read is rare.
+  const uint64_t seq = record->seq;
+  auto broken = [&](const std::string& why) {
+    return corrupt("actor '" + std::string(actor) + "': the idempotency record of a command points at seq " +
+                   std::to_string(seq) + ", " + why);
+  };
+  Result<std::optional<std::string>> entry_bytes = kv_get(layout::log_key(actor, seq));
+  if (!entry_bytes.ok()) {
+    return entry_bytes.error();
+  }
+  if (!entry_bytes->has_value()) {
+    return broken("which the log does not hold");
+  }
+  Result<EntryView> entry = parse_entry(**entry_bytes);
+  if (!entry.ok()) {
+    return broken("whose entry is unreadable: " + entry.error().message);
+  }
+  if (entry->seq != seq || entry->id != command_id) {
+    return broken("whose entry is another command's");
+  }
+  return std::optional<IdempotencyRecord>(IdempotencyRecord{seq, entry->hash});
 }
 
 Result<std::vector<OutboxRecord>> KvEventStore::read_outbox(std::string_view actor, uint64_t from_seq,

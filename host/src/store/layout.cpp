@@ -196,21 +196,39 @@ Result<Snapshot> decode_snapshot(std::string_view bytes) {
   return snapshot;
 }
 
-std::string encode_idempotency(const IdempotencyRecord& record) {
+std::string encode_idempotency(uint64_t seq) {
   std::string out;
-  detail::write_array_header(out, 3);
-  detail::write_uint(out, 1);
-  detail::write_uint(out, record.seq);
-  write_hash(out, record.hash);
+  out.reserve(11);
+  detail::write_array_header(out, 2);
+  detail::write_uint(out, 2);
+  detail::write_uint(out, seq);
   return out;
 }
 
-Result<IdempotencyRecord> decode_idempotency(std::string_view bytes) {
+Result<StoredIdempotency> decode_idempotency(std::string_view bytes) {
   detail::CanonicalReader reader(bytes);
-  IdempotencyRecord record;
-  if (!read_record_start(reader, 3) || !reader.read_uint(record.seq) || !read_hash(reader, record.hash) ||
-      !reader.at_end()) {
-    return bad_record("idempotency", std::string("not [1, seq, hash]: ") + reader.error());
+  StoredIdempotency record;
+  uint32_t count = 0;
+  uint64_t version = 0;
+  if (!reader.read_array_header(count) || !reader.read_uint(version)) {
+    return bad_record("idempotency", std::string("not [2, seq] or [1, seq, hash]: ") + reader.error());
+  }
+  if (version == 2 && count == 2) {
+    if (!reader.read_uint(record.seq) || !reader.at_end()) {
+      return bad_record("idempotency", std::string("not [2, seq]: ") + reader.error());
+    }
+  } else if (version == 1 && count == 3) {
+    Hash hash{};
+    if (!reader.read_uint(record.seq) || !read_hash(reader, hash) || !reader.at_end()) {
+      return bad_record("idempotency", std::string("not [1, seq, hash]: ") + reader.error());
+    }
+    record.hash = hash;
+  } else {
+    return bad_record("idempotency", "version " + std::to_string(version) + " with " + std::to_string(count) +
+                                         " fields (expected [2, seq] or [1, seq, hash])");
+  }
+  if (record.seq == 0) {
+    return bad_record("idempotency", "seq 0");
   }
   return record;
 }

@@ -5,6 +5,8 @@
 #include <leveldb/filter_policy.h>
 #include <leveldb/write_batch.h>
 
+#include <algorithm>
+
 namespace quorum::store {
 
 namespace {
@@ -47,6 +49,10 @@ Result<std::unique_ptr<LevelDbStore>> LevelDbStore::open(const std::string& dire
   return store;
 }
 
+// A reused leveldb::WriteBatch keeps its buffer; one that grew past this is
+// dropped after its commit so a rare huge batch does not pin its memory.
+constexpr size_t kKeptBatchBufferBytes = size_t{16} << 20;
+
 LevelDbStore::~LevelDbStore() {
   db_.reset();  // before the cache and filter it uses
 }
@@ -87,18 +93,36 @@ Status LevelDbStore::kv_scan(std::string_view start, std::string_view end, const
   return {};
 }
 
-Status LevelDbStore::kv_apply(std::vector<KvWrite>&& writes) {
-  leveldb::WriteBatch batch;
-  for (const KvWrite& write : writes) {
-    if (write.is_delete) {
-      batch.Delete(slice(write.key));
+Status LevelDbStore::kv_apply(const KvWrites& writes) {
+  // Called with commit_mutex_ held (commit()).
+  if (batch_ == nullptr) {
+    batch_ = std::make_unique<leveldb::WriteBatch>();
+  }
+  batch_->Clear();
+  // Key order: neighbouring memtable inserts share their search path (see
+  // the header). Stable: a later write of the same key still lands last.
+  order_.clear();
+  order_.reserve(writes.writes.size());
+  for (const KvWrite& write : writes.writes) {
+    order_.push_back(&write);
+  }
+  std::stable_sort(order_.begin(), order_.end(), [](const KvWrite* a, const KvWrite* b) { return a->key < b->key; });
+  for (const KvWrite* write : order_) {
+    if (write->is_delete) {
+      batch_->Delete(slice(write->key));
     } else {
-      batch.Put(slice(write.key), slice(write.value));
+      batch_->Put(slice(write->key), slice(write->value));
     }
   }
   leveldb::WriteOptions options;
   options.sync = sync_;
-  leveldb::Status status = db_->Write(options, &batch);
+  leveldb::Status status = db_->Write(options, batch_.get());
+  if (batch_->ApproximateSize() > kKeptBatchBufferBytes) {
+    batch_.reset();
+  }
+  if (order_.capacity() > kMaxBatchOps / 4) {
+    order_ = {};
+  }
   if (!status.ok()) {
     return from_status(status, "write");
   }

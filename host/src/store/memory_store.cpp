@@ -2,8 +2,8 @@
 
 namespace quorum::store {
 
-void MemoryStore::apply(Map& map, const std::vector<KvWrite>& writes) {
-  for (const KvWrite& write : writes) {
+void MemoryStore::apply(Map& map, const std::vector<OwnedWrite>& writes) {
+  for (const OwnedWrite& write : writes) {
     if (write.is_delete) {
       map.erase(write.key);
     } else {
@@ -17,18 +17,27 @@ Result<uint64_t> MemoryStore::write(const WriteBatch& batch) {
     return make_error(ErrorCode::kResourceExhausted,
                       std::to_string(kMaxUnsyncedWrites) + " writes are waiting for sync(): sync first");
   }
-  Result<std::vector<KvWrite>> writes = resolve(batch);
+  Result<KvWrites> writes = resolve(batch);
   if (!writes.ok()) {
     return writes.error();
   }
-  apply(visible_, *writes);
-  pending_.push_back(std::move(writes).value());
-  writes_issued_ += 1;
+  issue(*writes);
   return writes_issued_;
 }
 
+void MemoryStore::issue(const KvWrites& writes) {
+  std::vector<OwnedWrite> owned;
+  owned.reserve(writes.writes.size());
+  for (const KvWrite& write : writes.writes) {
+    owned.push_back(OwnedWrite{write.is_delete, std::string(write.key), std::string(write.value)});
+  }
+  apply(visible_, owned);
+  pending_.push_back(std::move(owned));
+  writes_issued_ += 1;
+}
+
 uint64_t MemoryStore::sync() {
-  for (const std::vector<KvWrite>& writes : pending_) {
+  for (const std::vector<OwnedWrite>& writes : pending_) {
     apply(durable_, writes);
   }
   pending_.clear();
@@ -40,10 +49,8 @@ void MemoryStore::crash() {
   visible_ = durable_;
 }
 
-Status MemoryStore::kv_apply(std::vector<KvWrite>&& writes) {
-  apply(visible_, writes);
-  pending_.push_back(std::move(writes));
-  writes_issued_ += 1;
+Status MemoryStore::kv_apply(const KvWrites& writes) {
+  issue(writes);
   sync();
   return {};
 }

@@ -57,6 +57,10 @@ class EventStore {
   // Every handler's latest snapshot of `actor`, by handler name. kIo if more
   // than kMaxSnapshotsPerActor are stored.
   virtual Result<std::vector<SnapshotRecord>> read_snapshots(std::string_view actor) const = 0;
+  // The entry command `command_id` became, or nothing. The record holds the
+  // seq; the hash comes from the stored entry, which must carry that command
+  // id: a record whose entry is missing or another command's is kIo
+  // (corrupt), never an answer that could apply a command twice.
   virtual Result<std::optional<IdempotencyRecord>> find_command(std::string_view actor,
                                                                 std::string_view command_id) const = 0;
   // Up to `limit` outbox records of `actor` at or after (from_seq, from_index).

@@ -7,6 +7,7 @@
 
 #include <quorum/store/event_store.hpp>
 
+#include <deque>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -14,11 +15,20 @@
 
 namespace quorum::store {
 
-// A resolved write: truncations already expanded into deletes.
+// A resolved write: truncations already expanded into deletes. Views, not
+// copies (encode once, copy once: into the key-value store itself).
 struct KvWrite {
   bool is_delete = false;
-  std::string key;
-  std::string value;
+  std::string_view key;
+  std::string_view value;
+};
+
+// The resolved writes of one batch, in batch order. Keys and values point
+// into the WriteBatch they were resolved from (which must outlive this) or
+// into `owned` (keys a truncation found stored); a deque, so they stay put.
+struct KvWrites {
+  std::vector<KvWrite> writes;
+  std::deque<std::string> owned;
 };
 
 class KvEventStore : public EventStore {
@@ -41,14 +51,15 @@ class KvEventStore : public EventStore {
 
   virtual Result<std::optional<std::string>> kv_get(std::string_view key) const = 0;
   virtual Status kv_scan(std::string_view start, std::string_view end, const KvVisitor& visit) const = 0;
-  // Applies resolved writes atomically and durably (the commit point).
-  virtual Status kv_apply(std::vector<KvWrite>&& writes) = 0;
+  // Applies resolved writes atomically and durably (the commit point). Later
+  // writes of one key win over earlier ones.
+  virtual Status kv_apply(const KvWrites& writes) = 0;
 
   // Turns a batch into resolved writes against the current contents (a
   // truncation becomes deletes of the stored entries past its seq and of
   // those appended earlier in the same batch). Implementations call it and
   // kv_apply under one lock so no commit runs between them.
-  Result<std::vector<KvWrite>> resolve(const WriteBatch& batch) const;
+  Result<KvWrites> resolve(const WriteBatch& batch) const;
 };
 
 }  // namespace quorum::store

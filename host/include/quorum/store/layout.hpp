@@ -5,7 +5,7 @@
 //   l/<actor>\0<be64 seq>                     -> encoded entry (entry.hpp)
 //   m/<actor>                                 -> replica meta
 //   s/<actor>\0<handler>                      -> projection snapshot
-//   i/<actor>\0<command id>                   -> idempotency record
+//   i/<actor>\0<command id>                   -> idempotency record (the entry's seq)
 //   o/<actor>\0<be64 seq>\0<be32 index>       -> outbox effect bytes
 //
 // Actor keys are not escaped: they are validated instead (non-empty, at most
@@ -16,6 +16,7 @@
 #include <quorum/host/result.hpp>
 #include <quorum/store/records.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -49,13 +50,22 @@ inline constexpr std::string_view kMetaPrefix = "m/";
 std::string prefix_end(std::string_view prefix);
 
 // Value encodings: canonical msgpack arrays whose first element is the
-// record's format version (1).
+// record's format version (1; idempotency records 2).
 std::string encode_meta(const ReplicaMeta& meta);
 Result<ReplicaMeta> decode_meta(std::string_view bytes);
 std::string encode_snapshot(const Snapshot& snapshot);
 Result<Snapshot> decode_snapshot(std::string_view bytes);
-std::string encode_idempotency(const IdempotencyRecord& record);
-Result<IdempotencyRecord> decode_idempotency(std::string_view bytes);
+// An idempotency record as stored. Version 2, [2, seq], is what is written:
+// the entry's hash is not repeated (find_command reads it from the entry at
+// `seq`), which keeps the per-command record small. Version 1, [1, seq, hash],
+// is still read; `hash` is set only for it.
+struct StoredIdempotency {
+  uint64_t seq = 0;
+  std::optional<Hash> hash;
+  friend bool operator==(const StoredIdempotency&, const StoredIdempotency&) = default;
+};
+std::string encode_idempotency(uint64_t seq);
+Result<StoredIdempotency> decode_idempotency(std::string_view bytes);
 
 }  // namespace layout
 }  // namespace quorum::store

@@ -50,15 +50,22 @@ class MemoryStore final : public KvEventStore {
  protected:
   Result<std::optional<std::string>> kv_get(std::string_view key) const override;
   Status kv_scan(std::string_view start, std::string_view end, const KvVisitor& visit) const override;
-  Status kv_apply(std::vector<KvWrite>&& writes) override;  // write + sync
+  Status kv_apply(const KvWrites& writes) override;  // write + sync
 
  private:
   using Map = std::map<std::string, std::string, std::less<>>;
-  static void apply(Map& map, const std::vector<KvWrite>& writes);
+  // A write that owns its bytes: it outlives the batch until sync().
+  struct OwnedWrite {
+    bool is_delete = false;
+    std::string key;
+    std::string value;
+  };
+  static void apply(Map& map, const std::vector<OwnedWrite>& writes);
+  void issue(const KvWrites& writes);
 
   Map visible_;
   Map durable_;
-  std::vector<std::vector<KvWrite>> pending_;  // written, not yet durable, in order
+  std::vector<std::vector<OwnedWrite>> pending_;  // written, not yet durable, in order
   uint64_t writes_issued_ = 0;
 };
 

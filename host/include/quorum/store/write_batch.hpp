@@ -11,6 +11,12 @@
 // Bounded: at most kMaxBatchOps operations and kMaxBatchBytes of keys and
 // values; an add past either bound fails with kResourceExhausted and leaves
 // the batch unchanged. Not thread-safe: one thread builds a batch.
+//
+// Keys and small values are written straight into chunks the batch owns
+// (no allocation per operation); a value of 512 bytes or more that is moved
+// in (an entry, an encoded snapshot) is kept as it is, not copied.
+// Operations hold views of those bytes, valid until clear() or the batch is
+// destroyed; moving a batch keeps them valid, copying is not allowed.
 #pragma once
 
 #include <quorum/host/result.hpp>
@@ -19,6 +25,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,15 +44,19 @@ struct BatchOp {
     kTruncateLogAfter,  // delete every log entry of `actor` with seq > `seq`
   };
   Kind kind = Kind::kPut;
-  std::string key;
-  std::string value;
-  std::string actor;  // kTruncateLogAfter only
-  uint64_t seq = 0;   // kTruncateLogAfter only
+  std::string_view key;    // views of bytes the batch owns
+  std::string_view value;
+  std::string_view actor;  // kTruncateLogAfter only
+  uint64_t seq = 0;        // kTruncateLogAfter only
 };
 
 class WriteBatch {
  public:
   WriteBatch() = default;
+  WriteBatch(WriteBatch&& other) noexcept;  // leaves `other` empty
+  WriteBatch& operator=(WriteBatch&& other) noexcept;
+  WriteBatch(const WriteBatch&) = delete;
+  WriteBatch& operator=(const WriteBatch&) = delete;
 
   // Appends an entry to an actor's log (filed under entry.seq()).
   Status append(std::string_view actor, const EncodedEntry& entry);
@@ -53,7 +65,9 @@ class WriteBatch {
   Status put_meta(std::string_view actor, const ReplicaMeta& meta);
   // Replaces the latest snapshot of (actor, handler).
   Status put_snapshot(std::string_view actor, std::string_view handler, const Snapshot& snapshot);
-  // Records that command `command_id` was applied as entry {seq, hash}.
+  // Records that command `command_id` was applied as entry {seq, hash}. Only
+  // the seq is stored (the hash is the entry's: find_command reads it back),
+  // so the entry must be in this batch or stored. kInvalidArgument for seq 0.
   Status put_idempotency(std::string_view actor, std::string_view command_id, const IdempotencyRecord& record);
   // Adds an undelivered side effect of entry `source_seq`; removes it once confirmed.
   Status put_outbox(std::string_view actor, uint64_t source_seq, uint32_t index, std::string_view effect);
@@ -70,10 +84,23 @@ class WriteBatch {
   void clear() noexcept;
 
  private:
-  Status add(BatchOp op);
+  // kResourceExhausted if one more operation of `op_bytes` would pass a bound.
+  Status check_room(size_t op_bytes) const;
+  void add(BatchOp op);
+  // Room for `size` bytes that stays put until clear().
+  char* allocate(size_t size);
+  std::string_view copy(std::string_view bytes);
+  // Keeps `bytes` (copied if small, else moved) and returns a view of them.
+  std::string_view keep(std::string&& bytes);
+  // "<tag>/<actor>" + (nul ? "\0" : "") + suffix, as layout.hpp builds keys.
+  std::string_view make_key(char tag, std::string_view actor, bool nul, std::string_view suffix);
 
   std::vector<BatchOp> ops_;
   size_t bytes_ = 0;
+  std::vector<std::unique_ptr<char[]>> chunks_;
+  char* chunk_next_ = nullptr;
+  size_t chunk_left_ = 0;
+  std::deque<std::string> kept_;  // large values moved in; a deque, so they stay put
 };
 
 }  // namespace quorum::store
