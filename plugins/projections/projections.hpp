@@ -73,6 +73,7 @@
 #include <msgpack.hpp>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdint>
 #include <iterator>
@@ -247,12 +248,82 @@ inline void collect(const msgpack::object& object, std::span<const Step> steps, 
   }
 }
 
-// The distinct values of `steps` in `message`, sorted.
+// The same two over the lazy reader (the message bytes; what handle() uses):
+// the same values, as msgpack-c would have converted them.
+inline std::optional<std::string> render(const sdk::MsgView& value) {
+  switch (value.type()) {
+    case sdk::MsgType::kStr:
+      return truncated(*value.as_string());
+    case sdk::MsgType::kUint:
+      return std::to_string(*value.as_uint());
+    case sdk::MsgType::kInt:
+      return std::to_string(*value.as_int());
+    case sdk::MsgType::kBool:
+      return std::string(*value.as_bool() ? "true" : "false");
+    case sdk::MsgType::kFloat32:
+    case sdk::MsgType::kFloat64: {
+      char buffer[64];
+      auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, *value.as_double());
+      if (error != std::errc{}) {
+        return std::nullopt;
+      }
+      return std::string(buffer, end);
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+inline void collect(const sdk::MsgView& value, std::span<const Step> steps, std::vector<std::string>& out) {
+  if (steps.empty()) {
+    if (auto rendered = render(value)) {
+      out.push_back(std::move(*rendered));
+    }
+    return;
+  }
+  const Step& step = steps.front();
+  const std::span<const Step> rest = steps.subspan(1);
+  switch (step.kind) {
+    case Step::Kind::key:
+      if (value.is_map()) {
+        if (const std::optional<sdk::MsgView> found = value.find(step.key)) {
+          collect(*found, rest, out);
+        }
+      } else if (value.is_array() && all_digits(step.key)) {
+        const std::optional<uint32_t> index = parse_index(step.key);
+        const sdk::MsgView::ArrayRange elements = value.elements();
+        if (index && *index < elements.size()) {
+          collect(elements.at(*index), rest, out);
+        }
+      }
+      return;
+    case Step::Kind::index:
+      if (value.is_array()) {
+        const sdk::MsgView::ArrayRange elements = value.elements();
+        if (step.index < elements.size()) {
+          collect(elements.at(step.index), rest, out);
+        }
+      }
+      return;
+    case Step::Kind::each:
+      for (const sdk::MsgView& element : value.elements()) {  // empty unless an array
+        collect(element, rest, out);
+      }
+      return;
+  }
+}
+
+// The distinct values of `steps` in `message`, sorted. The payload is read
+// from message.data_view when set (lazy_message), else from message.data.
 inline std::vector<std::string> extract(const sdk::Message& message, std::span<const Step> steps) {
   std::vector<std::string> out;
   const std::string_view root = steps.front().key;
   if (root == "data") {
-    collect(*message.data, steps.subspan(1), out);
+    if (message.data_view.present()) {
+      collect(message.data_view, steps.subspan(1), out);
+    } else {
+      collect(*message.data, steps.subspan(1), out);
+    }
   } else if (steps.size() == 1) {
     if (root == "type") {
       out.push_back(truncated(message.type));
@@ -370,6 +441,49 @@ inline std::optional<std::vector<std::string>> types_of(const msgpack::object* o
   std::vector<std::string> types;
   for (const msgpack::object& type : sdk::as_array(object)) {
     types.emplace_back(text_of(type, what + ": a type"));
+  }
+  std::sort(types.begin(), types.end());
+  types.erase(std::unique(types.begin(), types.end()), types.end());
+  return types;
+}
+
+// The same accessors over the lazy reader (decode_bytes).
+
+inline std::string_view view_text_of(const sdk::MsgView& value, const std::string& what) {
+  const std::optional<std::string_view> text = value.as_string();
+  if (!text) {
+    throw InvalidMessage(what + " must be a string");
+  }
+  return *text;
+}
+
+inline uint64_t view_uint_of(const sdk::MsgView& value, const std::string& what) {
+  const std::optional<uint64_t> number = value.as_uint();
+  if (!number) {
+    throw InvalidMessage(what + " must be a non-negative integer");
+  }
+  return *number;
+}
+
+inline uint64_t view_uint_of(const std::optional<sdk::MsgView>& value, const std::string& what) {
+  return value ? view_uint_of(*value, what) : 0;
+}
+
+inline sdk::MsgView::MapRange view_map_of(const std::optional<sdk::MsgView>& value) {
+  return value ? value->items() : sdk::MsgView::MapRange{};  // items() is empty unless a map
+}
+
+inline std::optional<std::vector<std::string>> view_types_of(const std::optional<sdk::MsgView>& value,
+                                                             const std::string& what) {
+  if (!value || value->is_nil()) {
+    return std::nullopt;
+  }
+  if (!value->is_array()) {
+    throw InvalidMessage(what + ": types must be an array of strings");
+  }
+  std::vector<std::string> types;
+  for (const sdk::MsgView& type : value->elements()) {
+    types.emplace_back(view_text_of(type, what + ": a type"));
   }
   std::sort(types.begin(), types.end());
   types.erase(std::unique(types.begin(), types.end()), types.end());
@@ -533,7 +647,28 @@ class Projections {
     return p;
   }
 
+  // handle() never rejects, and its one throw (a stored field path that does
+  // not parse, InvalidMessage) happens below before any change, so the SDK's
+  // handle_batch need not copy the projection before every message.
+  static constexpr bool decides_before_mutating = true;
+  // The SDK's other fast paths (sdk.hpp): messages read with the lazy reader
+  // (message.data_view, no msgpack-c tree) and the projection decoded
+  // straight from its bytes (decode_bytes).
+  static constexpr bool lazy_message = true;
+
   sdk::Outcome handle(const sdk::Context& /*context*/, const sdk::Message& message, Projection& projection) const {
+    // Parse (or fetch) every path this message will use first, in the order
+    // the loops below use them, so a bad path throws before anything changes.
+    for (auto& [counter_name, counter] : projection.counters) {
+      if (detail::counts_type(counter.types, message.type)) {
+        counter.path.of(counter.field);
+      }
+    }
+    for (auto& [index_name, index] : projection.indices) {
+      if (detail::counts_type(index.types, message.type)) {
+        index.path.of(index.field);
+      }
+    }
     ++projection.messages;
     for (auto& [counter_name, counter] : projection.counters) {
       if (!detail::counts_type(counter.types, message.type)) {
@@ -649,6 +784,79 @@ class Projections {
     }
     pack_string(packer, "messages");
     packer.pack_uint64(projection.messages);
+  }
+
+  // decode() over the lazy reader: the same checks, errors and result (each
+  // map's fields read in one pass, first match per key, then judged in the
+  // order decode() judges them).
+  static void decode_bytes(std::string_view bytes, Projection& projection) {
+    using detail::view_map_of;
+    using detail::view_text_of;
+    using detail::view_uint_of;
+    using sdk::MsgEntry;
+    using sdk::MsgView;
+    sdk::SkipMemo memo;
+    const MsgView object = MsgView::of(bytes, &memo);
+    (void)object.skip();  // every byte is msgpack before any field is judged (as msgpack-c's unpack did)
+    if (!object.is_map()) {
+      throw InvalidMessage("projections projection is not a map");
+    }
+    projection = Projection{};
+    const auto [messages, counters, indices] =
+        object.find_all<3>({std::string_view("messages"), "counters", "indices"});
+    projection.messages = view_uint_of(messages, "messages");
+    auto bound_of = [](const std::optional<MsgView>& value, const char* what) {
+      const uint64_t bound = view_uint_of(value, what);
+      if (bound < 1 || bound > kMaxBound) {
+        throw InvalidMessage(std::string("projections projection: bad ") + what);
+      }
+      return static_cast<uint32_t>(bound);
+    };
+    auto require = [](const std::optional<MsgView>& value, const char* key) {
+      if (!value) {
+        throw InvalidMessage(std::string("projections projection: missing ") + key);
+      }
+      return *value;
+    };
+    for (const MsgEntry& kv : view_map_of(counters)) {
+      Counter c;
+      const auto [field, types, max_values, c_messages, missing, other, values] = kv.value.find_all<7>(
+          {std::string_view("field"), "types", "max_values", "messages", "missing", "other", "values"});
+      c.field = view_text_of(require(field, "field"), "field");
+      c.types = detail::view_types_of(types, "projection");
+      c.max_values = bound_of(max_values, "max_values");
+      c.messages = view_uint_of(c_messages, "messages");
+      c.missing = view_uint_of(missing, "missing");
+      c.other = view_uint_of(other, "other");
+      for (const MsgEntry& value : view_map_of(values)) {
+        const std::string_view text = view_text_of(value.key, "value");
+        c.values.emplace_hint(c.values.end(), text, view_uint_of(value.value, "count"));
+      }
+      projection.counters.emplace(view_text_of(kv.key, "counter name"), std::move(c));
+    }
+    for (const MsgEntry& kv : view_map_of(indices)) {
+      Index x;
+      const auto [field, types, max_entries, x_messages, missing, overflow, entries] = kv.value.find_all<7>(
+          {std::string_view("field"), "types", "max_entries", "messages", "missing", "overflow", "entries"});
+      x.field = view_text_of(require(field, "field"), "field");
+      x.types = detail::view_types_of(types, "projection");
+      x.max_entries = bound_of(max_entries, "max_entries");
+      x.messages = view_uint_of(x_messages, "messages");
+      x.missing = view_uint_of(missing, "missing");
+      x.overflow = view_uint_of(overflow, "overflow");
+      for (const MsgEntry& entry : view_map_of(entries)) {
+        IndexEntry e;
+        const auto [count, first_id, first_time, last_id, last_time] = entry.value.find_all<5>(
+            {std::string_view("count"), "first_id", "first_time", "last_id", "last_time"});
+        e.count = view_uint_of(count, "count");
+        e.first_id = view_text_of(require(first_id, "first_id"), "first_id");
+        e.first_time = first_time ? first_time->as_int().value_or(0) : 0;
+        e.last_id = view_text_of(require(last_id, "last_id"), "last_id");
+        e.last_time = last_time ? last_time->as_int().value_or(0) : 0;
+        x.entries.emplace_hint(x.entries.end(), view_text_of(entry.key, "entry"), std::move(e));
+      }
+      projection.indices.emplace(view_text_of(kv.key, "index name"), std::move(x));
+    }
   }
 
   static void decode(const msgpack::object& object, Projection& projection) {

@@ -320,6 +320,9 @@ struct BasicTally {
   // the lazy reader (message.data_view; no msgpack-c tree), and the
   // projection is decoded straight from its bytes.
   static constexpr bool lazy_message = true;
+  // handle() rejects a bad CVR before apply(), which cannot fail, so the
+  // SDK's handle_batch need not copy the projection before every message.
+  static constexpr bool decides_before_mutating = true;
 
   // Projection bytes -> TallyState. Accepts any key order (a hand-written
   // projection becomes canonical when re-encoded) and ignores unknown keys;

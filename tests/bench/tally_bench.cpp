@@ -9,12 +9,19 @@
 // projection after its gen-03 ballots, with every contest of the election
 // configured through init (8 contests, 24 selections), and it is fed back
 // each call, as the host does. items_per_second = handle() calls per second.
+//
+// BM_NodeRound/<plugin>: each shipped handler as the node runs it under
+// loadgen_bench (see there); run one with --benchmark_filter=NodeRound and
+// compare plugin builds by pointing QUORUM_BENCH_PLUGIN_DIR at another
+// build's plugins/, or run under callgrind for stable instruction counts.
 #include <quorum/plugin.h>
 #include <quorum/sdk/testing.hpp>
 
 #include <benchmark/benchmark.h>
 #include <dlfcn.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -23,7 +30,8 @@
 namespace {
 
 const quorum_plugin_descriptor* load(const std::string& file) {
-  const std::string path = std::string(QUORUM_PLUGIN_DIR) + "/" + file;
+  const char* dir = std::getenv("QUORUM_BENCH_PLUGIN_DIR");  // e.g. another build's plugins, to compare
+  const std::string path = std::string(dir != nullptr ? dir : QUORUM_PLUGIN_DIR) + "/" + file;
   void* library = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);  // kept loaded for the process
   if (library == nullptr) {
     throw std::runtime_error(std::string("dlopen: ") + ::dlerror());
@@ -162,6 +170,97 @@ void BM_TallyHandleBatch(benchmark::State& state, const char* file) {
   }
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(batch));
 }
+
+// What the node's handlers do per round under loadgen_bench (node_cpu.sh):
+// one handle_batch of `range(0)` loadgen-style ballots (~250 bytes, unique
+// message ids, no init config) per plugin, on a precinct projection that
+// already holds `range(1)` ballots (the audit id set grows with them), the
+// returned projection kept as the next input. items = commands.
+std::string loadgen_ballot(uint64_t n) {
+  static const char* const choices[] = {"alice", "bob", "carol", "dave"};
+  const nlohmann::json data = {
+      {"CVRSnapshot",
+       nlohmann::json::array({{{"@id", "s"},
+                               {"CVRContest",
+                                nlohmann::json::array({{{"ContestId", "mayor"},
+                                                        {"CVRContestSelection",
+                                                         nlohmann::json::array({{{"ContestSelectionId", choices[n % 4]},
+                                                                                 {"SelectionPosition",
+                                                                                  nlohmann::json::array(
+                                                                                      {{{"HasIndication", "yes"},
+                                                                                        {"NumberVotes", 1}}})}}})}}})}}})},
+      {"CurrentSnapshotId", "s"}};
+  char id[64];
+  std::snprintf(id, sizeof id, "%016llx-%llu", 0x1234abcdull, static_cast<unsigned long long>(n));
+  return quorum::sdk::testing::make_message(id, "cvr", 1730000000000 + static_cast<int64_t>(n), data);
+}
+
+std::string batch_of(uint64_t first, size_t count) {
+  std::string messages;
+  messages.push_back(static_cast<char>(0xdd));
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    messages.push_back(static_cast<char>((count >> shift) & 0xff));
+  }
+  for (size_t i = 0; i < count; ++i) {
+    messages += loadgen_ballot(first + i);
+  }
+  return messages;
+}
+
+// One round (not inlined: `valgrind --tool=callgrind --toggle-collect='*node_round*'` counts just the timed
+// rounds; divide by the iterations the benchmark prints).
+[[gnu::noinline]] std::string node_round(const quorum_plugin_descriptor* plugin, const std::string& projection,
+                                         const std::string& batch);
+
+std::string run_batch(const quorum_plugin_descriptor* plugin, const std::string& projection, const std::string& batch) {
+  quorum_buffer out{};
+  if (plugin->handle_batch(bytes("precinct-1"), bytes(projection), bytes(batch), nullptr, &out) != QUORUM_STATUS_OK) {
+    plugin->free(&out);
+    throw std::runtime_error("handle_batch failed");
+  }
+  const uint8_t* p = out.data + 1 + 3 + 1 + 11;
+  const size_t size = (size_t{p[1]} << 24) | (size_t{p[2]} << 16) | (size_t{p[3]} << 8) | size_t{p[4]};
+  std::string next(reinterpret_cast<const char*>(p + 5), size);
+  plugin->free(&out);
+  return next;
+}
+
+std::string node_round(const quorum_plugin_descriptor* plugin, const std::string& projection,
+                       const std::string& batch) {
+  return run_batch(plugin, projection, batch);
+}
+
+void BM_NodeRound(benchmark::State& state, const char* file) {
+  const quorum_plugin_descriptor* plugin = load(file);
+  const size_t round = static_cast<size_t>(state.range(0));
+  const uint64_t history = static_cast<uint64_t>(state.range(1));
+  std::string projection;
+  for (uint64_t n = 0; n < history; n += 100) {
+    projection = run_batch(plugin, projection, batch_of(n, 100));
+  }
+  // Rounds of fresh ballots (distinct ids), fed in turn; the projection
+  // restarts from the seeded one when they run out so it does not grow.
+  std::vector<std::string> rounds;
+  for (uint64_t i = 0; i < 64; ++i) {
+    rounds.push_back(batch_of(history + i * round, round));
+  }
+  const std::string seeded = projection;
+  size_t next = 0;
+  for (auto _ : state) {
+    if (next == rounds.size()) {
+      next = 0;
+      projection = seeded;
+    }
+    projection = node_round(plugin, projection, rounds[next++]);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(round));
+  state.counters["projection_bytes"] = static_cast<double>(projection.size());
+}
+
+BENCHMARK_CAPTURE(BM_NodeRound, audit, "audit-1.0.0.so")->Args({4, 600})->Args({4, 5000});
+BENCHMARK_CAPTURE(BM_NodeRound, projections, "projections-1.0.0.so")->Args({4, 600});
+BENCHMARK_CAPTURE(BM_NodeRound, rcv, "rcv-1.0.0.so")->Args({4, 600});
+BENCHMARK_CAPTURE(BM_NodeRound, tally_v2, "tally-2.0.0.so")->Args({4, 600});
 
 BENCHMARK_CAPTURE(BM_TallyHandle, v1, "tally-1.0.0.so");
 BENCHMARK_CAPTURE(BM_TallyHandle, v2, "tally-2.0.0.so");

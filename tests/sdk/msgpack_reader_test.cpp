@@ -153,6 +153,14 @@ TEST(MsgpackReader, MapsArraysLookupAndIteration) {
   EXPECT_TRUE(MsgView().items().empty());
   EXPECT_FALSE(MsgView().find("a"));
   EXPECT_EQ(root.encoded().size(), bytes.size());
+  // find_all: find() for several keys in one pass.
+  const auto [b, zzz, first_a] = root.find_all<3>({std::string_view("b"), "zzz", "a"});
+  EXPECT_EQ(b->as_string(), "first");
+  EXPECT_FALSE(zzz);
+  EXPECT_EQ(first_a->data(), a.data());
+  EXPECT_EQ(first_a->depth(), root.find("a")->depth());
+  EXPECT_FALSE(a.find_all<1>({std::string_view("x")})[0]);  // not a map
+  EXPECT_FALSE(MsgView().find_all<1>({std::string_view("a")})[0]);
 }
 
 TEST(MsgpackReader, EveryTruncationThrowsAndNeverOverreads) {
@@ -322,13 +330,18 @@ void agree(const msgpack::object& o, const MsgView& v) {
         ++i;
       }
       RC_ASSERT(i == o.via.map.size);
+      const auto all = v.find_all<4>({std::string_view("a"), "id", "CVRContest", "nope"});
+      size_t k = 0;
       for (const char* key : {"a", "id", "CVRContest", "nope"}) {
         const msgpack::object* expected = quorum::sdk::find(o, key);
         const std::optional<MsgView> found = v.find(key);
         RC_ASSERT(found.has_value() == (expected != nullptr));
+        RC_ASSERT(all[k].has_value() == found.has_value());
         if (found) {
           agree(*expected, *found);
+          RC_ASSERT(all[k]->data() == found->data());
         }
+        ++k;
       }
       break;
     }

@@ -24,6 +24,7 @@
 
 #include <quorum/sdk/msgpack_view.hpp>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -474,6 +475,11 @@ class MsgView {
   // The value of the first entry whose key is the string `key`; nullopt if
   // there is none or this is not a map. Scans and skips.
   std::optional<MsgView> find(std::string_view key) const;
+  // find() for several keys in one pass over the map (each scan of find()
+  // skips every value before its key, nested containers included): found[i]
+  // is what find(keys[i]) returns.
+  template <size_t N>
+  std::array<std::optional<MsgView>, N> find_all(const std::array<std::string_view, N>& keys) const;
 
  private:
   friend struct MsgEntry;
@@ -669,6 +675,27 @@ inline std::optional<MsgView> MsgView::find(std::string_view key) const {
     p = skip_at(value);
   }
   return std::nullopt;
+}
+
+template <size_t N>
+std::array<std::optional<MsgView>, N> MsgView::find_all(const std::array<std::string_view, N>& keys) const {
+  std::array<std::optional<MsgView>, N> found{};
+  // Always to the end of the map (no early exit): reaching it records where
+  // the map ends in the memo, so the walk that skips this map next does not
+  // skip it all over again.
+  for (const MsgEntry& entry : items()) {  // empty unless a map
+    const std::optional<std::string_view> text = entry.key.as_string();
+    if (!text) {
+      continue;
+    }
+    for (size_t i = 0; i < N; ++i) {
+      if (!found[i] && *text == keys[i]) {
+        found[i] = entry.value;
+        break;
+      }
+    }
+  }
+  return found;
 }
 
 }  // namespace quorum::sdk

@@ -38,6 +38,12 @@
 //   rejected exactly as before. `static void decode_bytes(std::string_view
 //   bytes, Projection&)` decodes the projection straight from its bytes and
 //   is used in preference to decode(const msgpack::object&, ...).
+//   `static constexpr bool decides_before_mutating = true` promises that
+//   handle() leaves the projection untouched whenever it rejects or throws
+//   (InvalidMessage, msgpack type errors): handle_batch then skips the copy
+//   of the projection it otherwise takes before every message to restore on
+//   a rejection (a whole-projection copy per message). Only opt in when every
+//   reject/throw path of handle() comes before its first mutation.
 #pragma once
 
 #include <quorum/plugin.h>
@@ -229,6 +235,9 @@ inline msgpack::object_handle unpack_view(const uint8_t* data, size_t size) {
 
 template <class H>
 constexpr bool lazy_message = requires { requires H::lazy_message; };
+
+template <class H>
+constexpr bool decides_before_mutating = requires { requires H::decides_before_mutating; };
 
 template <class H>
 constexpr bool has_decode_bytes = requires(std::string_view b, typename H::Projection& p) { H::decode_bytes(b, p); };
@@ -432,9 +441,16 @@ int32_t handle_batch(quorum_bytes key, quorum_bytes projection_bytes, quorum_byt
     Packer results_packer(results);
     results_packer.pack_array(count);
     for (uint32_t i = 0; i < count; ++i) {
-      typename H::Projection before = projection;
+      // The projection to restore on a rejection; not needed (nor copied)
+      // when the handler promises to reject before mutating.
+      std::optional<typename H::Projection> before;
+      if constexpr (!decides_before_mutating<H>) {
+        before.emplace(projection);
+      }
       auto write_rejection = [&](std::string_view reason) {
-        projection = std::move(before);
+        if constexpr (!decides_before_mutating<H>) {
+          projection = std::move(*before);
+        }
         results_packer.pack_map(2);
         pack_str(results_packer, "ok");
         results_packer.pack_false();
