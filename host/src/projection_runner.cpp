@@ -72,6 +72,17 @@ const ProjectionState* prior_for(const HandlerProjection* state, const HandlerVe
   return &state->live;
 }
 
+// The prior projection's bytes when `version` continues from them as they
+// are (continue_projection would return a copy of them); null otherwise. The
+// hot path hands these to the plugin as a view instead of copying them.
+const std::string* continued_as_is(const HandlerVersion& version, const ProjectionState* prior) {
+  if (prior != nullptr && prior->version != kNoVersion &&
+      (prior->version == version.id() || prior->projection_schema == version.projection_schema())) {
+    return &prior->bytes;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 ProjectionRunner::ProjectionRunner(const PluginHost& host, Options options) : host_(&host), options_(options) {
@@ -182,21 +193,31 @@ RunResult ProjectionRunner::run(const HostSnapshot& snapshot, std::string_view k
     const auto found = current.find(slot.name);
     const HandlerProjection* state = found != current.end() ? &found->second : nullptr;
 
-    // 1. The live projection in the active version's terms.
-    Result<std::string> live_before = continue_projection(active, prior_for(state, active), key, history);
-    if (!live_before.ok()) {
-      return refuse(slot.name, CallStatus::kFailed,
-                    "cannot bring the projection up to " + describe(active) + ": " + live_before.error().message);
+    // 1. The live projection in the active version's terms (a view of the
+    // current one when it continues as is).
+    const ProjectionState* prior = prior_for(state, active);
+    std::string rebuilt;
+    std::string_view live_before;
+    if (const std::string* same = continued_as_is(active, prior)) {
+      live_before = *same;
+    } else {
+      Result<std::string> continued = continue_projection(active, prior, key, history);
+      if (!continued.ok()) {
+        return refuse(slot.name, CallStatus::kFailed,
+                      "cannot bring the projection up to " + describe(active) + ": " + continued.error().message);
+      }
+      rebuilt = std::move(continued).value();
+      live_before = rebuilt;
     }
 
     // 2. The live call.
-    HandleResult live = active.handle(key, *live_before, message, history);
+    HandleResult live = active.handle(key, live_before, message, history);
 
     // 3. The dark candidate, on the same message, from its own shadow.
     std::optional<ProjectionState> shadow_after;
     if (slot.dark != nullptr) {
       const HandlerVersion& candidate = *slot.dark->candidate;
-      const ProjectionState live_state{active.id(), active.projection_schema(), *live_before};
+      const ProjectionState live_state{active.id(), active.projection_schema(), std::string(live_before)};
       const ProjectionState* shadow_prior = &live_state;
       if (state != nullptr && state->shadow && state->shadow->version == candidate.id()) {
         shadow_prior = &*state->shadow;
@@ -273,11 +294,20 @@ BatchRunResult ProjectionRunner::run_batch(const HostSnapshot& snapshot, std::st
     const HandlerVersion& active = *slot.active;
     const auto found = current.find(slot.name);
     const HandlerProjection* state = found != current.end() ? &found->second : nullptr;
-    Result<std::string> live_before = continue_projection(active, prior_for(state, active), key, history);
-    if (!live_before.ok()) {
-      return BatchRunResult{};
+    const ProjectionState* prior = prior_for(state, active);
+    std::string rebuilt;
+    std::string_view live_before;
+    if (const std::string* same = continued_as_is(active, prior)) {
+      live_before = *same;  // no copy of the projection
+    } else {
+      Result<std::string> continued = continue_projection(active, prior, key, history);
+      if (!continued.ok()) {
+        return BatchRunResult{};
+      }
+      rebuilt = std::move(continued).value();
+      live_before = rebuilt;
     }
-    BatchResult result = active.handle_batch(key, *live_before, array, messages.size(), history);
+    BatchResult result = active.handle_batch(key, live_before, array, messages.size(), history);
     if (!result.ok() || result.results.size() != messages.size()) {
       return BatchRunResult{};
     }

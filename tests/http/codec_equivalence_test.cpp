@@ -3,14 +3,20 @@
 // gives (json::parse + command_from_json): the same Command (id, type, key,
 // data bytes) or the same error code and message, over many generated valid
 // and malformed texts. And the hand-written JSON writers (append_*_json)
-// give exactly dump_json's bytes, invalid UTF-8 included.
+// give exactly dump_json's bytes, invalid UTF-8 included. The msgpack
+// writer the reader uses for data is also checked on its own against
+// json::to_msgpack, at every header width boundary (internal header, hence
+// the relative include).
 #include <quorum/node/command_codec.hpp>
+
+#include "../../host/src/node/msgpack_writer.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <random>
 #include <string>
@@ -563,6 +569,139 @@ TEST(CodecEquivalence, KnownFieldsInAnyOrderAndRepeatsMatch) {
       return;
     }
   }
+}
+
+// ---- the msgpack writer on its own -------------------------------------------------
+
+// Forwards nlohmann's SAX events to a MsgpackWriter, as command_json_reader
+// does for a command's data.
+class WriterSax {
+ public:
+  explicit WriterSax(detail::MsgpackWriter& writer) : writer_(writer) {}
+  bool null() { return writer_.null(), true; }
+  bool boolean(bool v) { return writer_.boolean(v), true; }
+  bool number_integer(json::number_integer_t v) { return writer_.signed_integer(v), true; }
+  bool number_unsigned(json::number_unsigned_t v) { return writer_.unsigned_integer(v), true; }
+  bool number_float(json::number_float_t v, const std::string& /*text*/) { return writer_.floating(v), true; }
+  bool string(std::string& v) { return writer_.string(v), true; }
+  bool binary(json::binary_t& /*v*/) { return true; }
+  bool start_object(size_t /*n*/) { return writer_.start_object(), true; }
+  bool key(std::string& v) { return writer_.key(v), true; }
+  bool end_object() { return writer_.end_object(), true; }
+  bool start_array(size_t /*n*/) { return writer_.start_array(), true; }
+  bool end_array() { return writer_.end_array(), true; }
+  bool parse_error(size_t /*p*/, const std::string& /*t*/, const nlohmann::detail::exception& /*e*/) { return false; }
+
+ private:
+  detail::MsgpackWriter& writer_;
+};
+
+// The writer's bytes for `text` (a valid JSON value) equal to_msgpack of the
+// DOM json::parse builds. `writer` is reused, as the reader reuses it.
+void expect_writer_matches(detail::MsgpackWriter& writer, const std::string& text) {
+  writer.clear();
+  WriterSax sax(writer);
+  ASSERT_TRUE(json::sax_parse(text, &sax)) << text.substr(0, 200);
+  ASSERT_TRUE(writer.idle()) << text.substr(0, 200);
+  std::vector<uint8_t> expected = json::to_msgpack(json::parse(text));
+  ASSERT_EQ(writer.bytes(), std::string(expected.begin(), expected.end())) << text.substr(0, 200);
+}
+
+// Containers of `count` elements: an array, an object with keys ascending,
+// one with keys descending and one whose last key repeats the first.
+std::vector<std::string> wide_containers(size_t count, const std::string& element) {
+  std::string array = "[";
+  std::string up = "{";
+  std::string down = "{";
+  for (size_t i = 0; i < count; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "k%07zu", i);
+    array += (i ? "," : "") + element;
+    up += std::string(i ? "," : "") + "\"" + name + "\":" + element;
+    std::snprintf(name, sizeof name, "k%07zu", count - 1 - i);
+    down += std::string(i ? "," : "") + "\"" + name + "\":" + element;
+  }
+  std::string repeat = up + (count ? "," : "") + "\"k0000000\":" + element + "}";
+  return {array + "]", up + "}", down + "}", repeat};
+}
+
+// Containers in `value` (nested ones included) with more than 15 elements.
+int count_wide(const json& value) {
+  int wide = value.is_structured() && value.size() > 15 ? 1 : 0;
+  if (value.is_structured()) {
+    for (const json& element : value) {
+      wide += count_wide(element);
+    }
+  }
+  return wide;
+}
+
+TEST(MsgpackWriter, RandomValuesMatchToMsgpack) {
+  Gen gen(7);
+  detail::MsgpackWriter writer;
+  int wide = 0;
+  int valid = 0;
+  for (int i = 0; i < 4000; ++i) {
+    std::string text = gen.value(4);
+    if (!json::accept(text)) {
+      continue;  // e.g. 1e400: the reader reports those before any data is stored
+    }
+    ++valid;
+    expect_writer_matches(writer, text);
+    if (testing::Test::HasFailure()) {
+      return;
+    }
+    wide += count_wide(json::parse(text));
+  }
+  EXPECT_GT(valid, 3000);
+  EXPECT_GT(wide, 50);  // not vacuous: many containers need a 16-bit header
+}
+
+TEST(MsgpackWriter, HeaderWidthBoundariesMatchToMsgpack) {
+  // 15/16 (fix -> 16-bit) and 65535/65536 (16 -> 32-bit) elements, alone and
+  // nested inside each other, inside sorted and unsorted objects and after
+  // earlier siblings, so that inserted header bytes move later offsets.
+  detail::MsgpackWriter writer;
+  for (size_t count : {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{65535}, size_t{65536}}) {
+    bool huge = count > 100;  // fewer shapes there: the DOM reference is slow (sanitizer builds)
+    std::vector<std::string> containers = wide_containers(count, huge ? "0" : "[1,{\"b\":1,\"a\":[2]},\"x\"]");
+    if (huge) {
+      containers = {containers[0], containers[2]};  // the array and the descending object
+    }
+    for (const std::string& c : containers) {
+      expect_writer_matches(writer, c);
+      expect_writer_matches(writer, "{\"z\":" + c + ",\"a\":" + c + ",\"m\":1}");
+      if (!huge) {
+        expect_writer_matches(writer, "[" + c + "," + c + "]");
+        expect_writer_matches(writer, "{\"a\":1,\"b\":" + c + ",\"c\":[" + c + "]}");
+        expect_writer_matches(writer, "{\"b\":" + c + ",\"b\":[" + c + "],\"a\":\"x\"}");
+      }
+      if (testing::Test::HasFailure()) {
+        return;
+      }
+    }
+  }
+  for (const std::string& outer : wide_containers(20, wide_containers(16, "\"v\"")[2])) {
+    expect_writer_matches(writer, outer);
+  }
+}
+
+TEST(MsgpackWriter, ClearAfterAnUnfinishedValueStartsAfresh) {
+  // The reader clears the writer when a malformed line left containers open.
+  detail::MsgpackWriter writer;
+  writer.start_object();
+  writer.key("b");
+  writer.start_array();
+  writer.unsigned_integer(1);
+  EXPECT_FALSE(writer.idle());
+  expect_writer_matches(writer, "{\"b\":1,\"a\":[1,2]}");
+  writer.clear();
+  writer.start_array();
+  writer.clear();
+  expect_writer_matches(writer, "[]");
+  std::string moved = writer.take();
+  EXPECT_EQ(moved, std::string("\x90", 1));
+  expect_writer_matches(writer, "{}");
 }
 
 // ---- the JSON writers -----------------------------------------------------------

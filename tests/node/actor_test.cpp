@@ -176,6 +176,89 @@ TEST(ActorTest, RetriesOfIdsEvictedFromMemoryAreFoundInTheStore) {
   EXPECT_EQ(h.projection("p/1")["total"], 55);
 }
 
+// The idempotency tables hold fingerprints of ids; with 1-bit fingerprints
+// every two ids collide. A collision must never make a new command a
+// duplicate (a dropped ballot), and a retry must still get its original
+// answer: pending, remembered, evicted from memory, and after a restart.
+TEST(ActorTest, FingerprintCollisionsNeverMakeANewCommandADuplicate) {
+  for (const size_t bound : {size_t{4}, size_t{4096}}) {
+    SCOPED_TRACE("recent_ids_bound " + std::to_string(bound));
+    ActorOptions options;
+    options.id_fingerprint_bits = 1;
+    options.recent_ids_bound = bound;
+    options.snapshot_interval = 7;
+    Harness h(options);
+    std::vector<ReplyToken> originals;
+    int64_t total = 0;
+    auto expect_fresh = [&](ReplyToken token, uint64_t seq) {
+      ASSERT_TRUE(h.reply(token).ok()) << h.reply(token).error().message;
+      EXPECT_FALSE(h.reply(token)->duplicate);
+      EXPECT_EQ(h.reply(token)->seq, seq);
+    };
+    // Admitted together (one handle_batch), one by one, and while a write
+    // of earlier ones is in flight (pending ids collide with new ones).
+    for (int i = 0; i < 10; ++i) {
+      originals.push_back(h.admit(add("p/1", "ballot-" + std::to_string(i), i)));
+      total += i;
+    }
+    h.commit();
+    for (int i = 10; i < 15; ++i) {
+      originals.push_back(h.submit(add("p/1", "ballot-" + std::to_string(i), i)));
+      total += i;
+      h.commit();
+    }
+    for (int i = 15; i < 20; ++i) {
+      originals.push_back(h.submit(add("p/1", "ballot-" + std::to_string(i), i)));
+      total += i;
+    }
+    ASSERT_EQ(h.begin_write(), 1u);
+    const ReplyToken pending_retry = h.submit(add("p/1", "ballot-17", 17));
+    for (int i = 20; i < 25; ++i) {
+      originals.push_back(h.submit(add("p/1", "ballot-" + std::to_string(i), i)));
+      total += i;
+    }
+    h.complete_write();
+    h.commit();
+    for (size_t i = 0; i < originals.size(); ++i) {
+      ASSERT_TRUE(h.answered(originals[i])) << i;
+      expect_fresh(originals[i], i + 1);
+    }
+    ASSERT_TRUE(h.answered(pending_retry));
+    ASSERT_TRUE(h.reply(pending_retry).ok());
+    EXPECT_TRUE(h.reply(pending_retry)->duplicate);
+    EXPECT_EQ(h.reply(pending_retry)->seq, 18u);
+    // Retries of every id, in one round and one by one: the original answers.
+    std::vector<ReplyToken> retries;
+    for (int i = 0; i < 25; ++i) {
+      retries.push_back(h.admit(add("p/1", "ballot-" + std::to_string(i), i)));
+    }
+    h.pump();  // all duplicates: answered at processing, nothing to write
+    EXPECT_FALSE(h.registry->get("p/1").wants_write());
+    for (int i = 0; i < 25; ++i) {
+      ASSERT_TRUE(h.answered(retries[i])) << i;
+      ASSERT_TRUE(h.reply(retries[i]).ok());
+      EXPECT_TRUE(h.reply(retries[i])->duplicate) << i;
+      EXPECT_EQ(h.reply(retries[i])->seq, static_cast<uint64_t>(i + 1));
+      EXPECT_EQ(h.reply(retries[i])->hash_hex, h.reply(originals[i])->hash_hex);
+    }
+    // After a restart (ids no longer complete in memory): still exact.
+    h.crash();
+    const ReplyToken after_restart = h.submit(add("p/1", "ballot-3", 3));
+    const ReplyToken fresh = h.submit(add("p/1", "ballot-25", 25));
+    total += 25;
+    h.commit();
+    ASSERT_TRUE(h.answered(after_restart));
+    ASSERT_TRUE(h.answered(fresh));
+    ASSERT_TRUE(h.reply(after_restart).ok());
+    EXPECT_TRUE(h.reply(after_restart)->duplicate);
+    EXPECT_EQ(h.reply(after_restart)->seq, 4u);
+    expect_fresh(fresh, 26);
+    EXPECT_EQ(h.log("p/1").size(), 26u);
+    EXPECT_EQ(h.projection("p/1")["total"], total);
+    EXPECT_TRUE(store::verify_actor_log(h.store, "p/1").ok());
+  }
+}
+
 TEST(ActorTest, ARejectionIsAnsweredAtOnceAndChangesNothing) {
   Harness h;
   h.submit(add("p/1", "a", 3));

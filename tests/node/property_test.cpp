@@ -38,6 +38,10 @@ RC_GTEST_PROP(NodeProperty, AcknowledgedCommandsSurviveEveryInterleaving, ()) {
   actor_options.snapshot_interval = *rc::gen::inRange<uint64_t>(0, 6);
   actor_options.queue_bound = 64;
   actor_options.history_window = *rc::gen::inRange<size_t>(1, 8);
+  // Few fingerprint bits force collisions in the idempotency tables; a small
+  // id bound forces evictions (store look-ups).
+  actor_options.id_fingerprint_bits = *rc::gen::element(1u, 3u, 64u);
+  actor_options.recent_ids_bound = *rc::gen::element<size_t>(0, 2, 4096);
   RegistryOptions registry_options;
   registry_options.idle_passivation_ms = 10;
   registry_options.max_active = *rc::gen::inRange<size_t>(2, 8);
@@ -204,7 +208,12 @@ RC_GTEST_PROP(NodeProperty, BatchedProcessingEqualsOneByOne, ()) {
   ActorOptions actor_options;
   actor_options.snapshot_interval = *rc::gen::inRange<uint64_t>(0, 9);
   actor_options.queue_bound = 512;
-  Harness batched(actor_options);
+  // The batched side also runs with colliding id fingerprints and a small id
+  // bound: neither may change any answer.
+  ActorOptions batched_options = actor_options;
+  batched_options.id_fingerprint_bits = *rc::gen::element(1u, 2u, 64u);
+  batched_options.recent_ids_bound = *rc::gen::element<size_t>(1, 8, 4096);
+  Harness batched(batched_options);
   Harness single(actor_options);
 
   const std::string key = "precinct/a";

@@ -8,10 +8,11 @@
 #include <msgpack.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstring>
 #include <limits>
 #include <set>
-#include <unordered_set>
 #include <utility>
 
 namespace quorum::node {
@@ -63,9 +64,36 @@ Result<host::Effect> decode_effect(std::string_view bytes) {
   }
 }
 
+namespace {
+
+// The key of the id fingerprints (SipHash-2-4): random per process, so ids
+// cannot be chosen to collide (a collision costs a store look-up, never a
+// wrong answer). Fingerprints live only in memory.
+const unsigned char* fingerprint_key() {
+  static const std::array<unsigned char, crypto_shorthash_KEYBYTES> key = [] {
+    const bool initialised = sodium_init() >= 0;
+    QUORUM_ASSERT(initialised);
+    std::array<unsigned char, crypto_shorthash_KEYBYTES> bytes{};
+    randombytes_buf(bytes.data(), bytes.size());
+    return bytes;
+  }();
+  return key.data();
+}
+
+// A msgpack stream that appends to a string: the envelope is packed in place
+// (one allocation) instead of into an sbuffer and then copied.
+struct StringStream {
+  std::string* out;
+  void write(const char* data, size_t size) { out->append(data, size); }
+};
+
+}  // namespace
+
 std::string make_envelope(std::string_view id, std::string_view type, int64_t time_ms, std::string_view data) {
-  msgpack::sbuffer buffer(64 + id.size() + type.size() + data.size());
-  msgpack::packer<msgpack::sbuffer> packer(buffer);
+  std::string out;
+  out.reserve(48 + id.size() + type.size() + std::max<size_t>(data.size(), 1));
+  StringStream stream{&out};
+  msgpack::packer<StringStream> packer(stream);
   packer.pack_map(4);
   packer.pack_str(2);
   packer.pack_str_body("id", 2);
@@ -80,7 +108,6 @@ std::string make_envelope(std::string_view id, std::string_view type, int64_t ti
   packer.pack(time_ms);
   packer.pack_str(4);
   packer.pack_str_body("data", 4);
-  std::string out(buffer.data(), buffer.size());
   if (data.empty()) {
     out.push_back(static_cast<char>(0xc0));  // nil
   } else {
@@ -93,6 +120,7 @@ std::string make_envelope(std::string_view id, std::string_view type, int64_t ti
 
 struct Actor::Admitted {
   Command command;
+  uint64_t id_fingerprint = 0;  // of command.id (when not empty)
   ReplyToken token = kNoReply;
   int64_t time_ms = 0;  // stamped at admission
   std::string message;  // the envelope handlers will see
@@ -100,9 +128,12 @@ struct Actor::Admitted {
 
 struct Actor::Pending {
   uint64_t seq = 0;
-  store::EncodedEntry entry;
+  store::EncodedEntry entry;  // moved into the write batch by take_write() when no events are wanted
+  store::Hash hash{};         // entry's chain hash (kept: the entry may have been moved)
+  bool entry_taken = false;
   std::string message;  // the envelope handlers saw (history for later commands)
   std::string id;
+  uint64_t id_fingerprint = 0;
   std::vector<host::Effect> effects;
   std::vector<store::SnapshotRecord> snapshots;  // every snapshot_interval entries
   ReplyToken token = kNoReply;
@@ -189,9 +220,11 @@ class Actor::LogHistory final : public host::HistoryAccessor {
 
 // ---------------------------------------------------------------------------
 
-Actor::Actor(const ActorEnv& env, std::string key) : env_(env), key_(std::move(key)) {
+Actor::Actor(const ActorEnv& env, std::string key)
+    : env_(env), key_(std::move(key)), recent_(env.options.recent_ids_bound) {
   QUORUM_ASSERT(env_.store != nullptr && env_.plugins != nullptr && env_.runner != nullptr && env_.clock != nullptr);
   QUORUM_ASSERT(env_.options.queue_bound > 0);
+  QUORUM_ASSERT(env_.options.id_fingerprint_bits >= 1 && env_.options.id_fingerprint_bits <= 64);
   history_ = std::make_unique<LogHistory>(*env_.store, key_, env_.options.history_window, entries_);
   history_->set_window(env_.options.history_window);
   last_active_ms_ = env_.clock->now_ms();
@@ -249,6 +282,7 @@ void Actor::start() {
   // Projections: each active handler from its snapshot (in its version's
   // terms: continue, migrate or rebuild) and then the entries after it.
   const std::shared_ptr<const host::HostSnapshot> snapshot = env_.plugins->snapshot();
+  host::ActorProjections projections;
   for (const host::SlotView& slot : snapshot->slots) {
     if (slot.active == nullptr) {
       continue;
@@ -299,9 +333,9 @@ void Actor::start() {
         return;
       }
     }
-    durable_.projections[slot.name].live =
-        host::ProjectionState{active.id(), active.projection_schema(), std::move(projection)};
+    projections[slot.name].live = host::ProjectionState{active.id(), active.projection_schema(), std::move(projection)};
   }
+  durable_.projections = std::make_shared<const host::ActorProjections>(std::move(projections));
   if (history_->failed()) {
     fail(State::kFailed, "actor '" + key_ + "' refusing service: " + history_->failure());
     return;
@@ -342,31 +376,41 @@ void Actor::reply_error(ReplyToken token, ErrorCode code, std::string message) {
   reply(token, make_error(code, std::move(message)));
 }
 
-void Actor::remember(std::string_view id, uint64_t seq, const store::Hash& hash) {
-  if (id.empty()) {
-    return;
-  }
-  if (env_.options.recent_ids_bound == 0) {
-    ids_complete_ = false;
-    return;
-  }
-  auto [it, inserted] = recent_.try_emplace(std::string(id), store::IdempotencyRecord{seq, hash});
-  if (!inserted) {
-    return;
-  }
-  recent_order_.push_back(&it->first);  // node-based map: the key stays put until erased
-  while (recent_order_.size() > env_.options.recent_ids_bound) {
-    recent_.erase(recent_.find(*recent_order_.front()));  // by iterator: the key lives in the node
-    recent_order_.pop_front();
-    ids_complete_ = false;
+uint64_t Actor::fingerprint(std::string_view id) const noexcept {
+  unsigned char digest[crypto_shorthash_BYTES];
+  crypto_shorthash(digest, reinterpret_cast<const unsigned char*>(id.data()), id.size(), fingerprint_key());
+  uint64_t value = 0;
+  static_assert(sizeof digest == sizeof value);
+  std::memcpy(&value, digest, sizeof value);
+  const unsigned bits = env_.options.id_fingerprint_bits;
+  return bits >= 64 ? value : value & ((uint64_t{1} << bits) - 1);
+}
+
+void Actor::remember(uint64_t id_fingerprint, uint64_t seq) {
+  if (recent_.add(id_fingerprint, seq)) {
+    ids_complete_ = false;  // an id was evicted (or, with a bound of 0, never kept)
   }
 }
 
-std::optional<store::IdempotencyRecord> Actor::find_applied(std::string_view id) {
-  if (auto it = recent_.find(std::string(id)); it != recent_.end()) {
-    return it->second;
-  }
-  if (durable_.seq == 0 || ids_complete_) {
+uint64_t Actor::find_pending(std::string_view id, uint64_t id_fingerprint) const {
+  uint64_t found = 0;
+  pending_ids_.any_of(id_fingerprint, [&](uint64_t seq) {
+    const Pending& pending = entries_[seq - durable_.seq - 1];
+    QUORUM_ASSERT(pending.seq == seq);
+    if (pending.id != id) {
+      return false;  // another id with the same fingerprint
+    }
+    found = seq;
+    return true;
+  });
+  return found;
+}
+
+std::optional<store::IdempotencyRecord> Actor::find_applied(std::string_view id, uint64_t id_fingerprint) {
+  // A fingerprint match in recent_ is a candidate: the store's record of the
+  // id confirms it (and is the original answer). A miss is definite while
+  // recent_ holds every id this incarnation applied.
+  if (!recent_.may_contain(id_fingerprint) && (durable_.seq == 0 || ids_complete_)) {
     return std::nullopt;
   }
   Result<std::optional<store::IdempotencyRecord>> found = env_.store->find_command(key_, id);
@@ -414,7 +458,8 @@ void Actor::submit(Command command, ReplyToken token) {
   // whether that one was accepted or refused.
   const int64_t time_ms = env_.clock->now_ms();
   std::string message = make_envelope(command.id, command.type, time_ms, command.data);
-  admitted_.push_back(Admitted{std::move(command), token, time_ms, std::move(message)});
+  const uint64_t id_fingerprint = command.id.empty() ? 0 : fingerprint(command.id);
+  admitted_.push_back(Admitted{std::move(command), id_fingerprint, token, time_ms, std::move(message)});
 }
 
 Actor::Admitted Actor::take_admitted() {
@@ -432,9 +477,8 @@ bool Actor::resolve_retry() {
   }
   // A retry of a pending command waits for its original; a retry of a
   // durable one gets the original answer now.
-  if (auto it = pending_ids_.find(item.command.id); it != pending_ids_.end()) {
-    Pending& original = entries_[it->second - durable_.seq - 1];
-    QUORUM_ASSERT(original.seq == it->second);
+  if (const uint64_t seq = find_pending(item.command.id, item.id_fingerprint); seq != 0) {
+    Pending& original = entries_[seq - durable_.seq - 1];
     if (item.token != kNoReply) {
       original.duplicates.push_back(item.token);
       ++waiting_duplicates_;
@@ -442,7 +486,7 @@ bool Actor::resolve_retry() {
     take_admitted();
     return true;
   }
-  std::optional<store::IdempotencyRecord> applied = find_applied(item.command.id);
+  std::optional<store::IdempotencyRecord> applied = find_applied(item.command.id, item.id_fingerprint);
   if (state_ != State::kServing) {
     reply(take_admitted().token, *failure_);
     return true;
@@ -463,18 +507,22 @@ size_t Actor::batchable_prefix() {
   if (const uint64_t interval = env_.options.snapshot_interval; interval > 0) {
     limit = static_cast<size_t>(std::min<uint64_t>(limit, interval - pending_.seq % interval));
   }
-  std::unordered_set<std::string_view> ids;
+  // A fingerprint seen earlier in the batch ends it (a retry of a command in
+  // it, or a collision: then only the batch is shorter).
+  batch_ids_.clear();
   size_t count = 0;
   for (; count < limit; ++count) {
-    const std::string& id = admitted_[count].command.id;
+    const Admitted& item = admitted_[count];
+    const std::string& id = item.command.id;
     if (id.empty()) {
       continue;
     }
-    if (!ids.insert(id).second || pending_ids_.count(id) != 0) {
+    if (batch_ids_.contains(item.id_fingerprint) || find_pending(id, item.id_fingerprint) != 0) {
       break;
     }
+    batch_ids_.insert(item.id_fingerprint, count);
     if (count > 0) {
-      const bool applied = find_applied(id).has_value();
+      const bool applied = find_applied(id, item.id_fingerprint).has_value();
       if (applied || state_ != State::kServing) {
         break;
       }
@@ -520,7 +568,7 @@ void Actor::process() {
 
 void Actor::process_one(const host::HostSnapshot& snapshot) {
   Admitted item = take_admitted();
-  host::RunResult result = env_.runner->run(snapshot, key_, pending_.projections, *history_, item.message);
+  host::RunResult result = env_.runner->run(snapshot, key_, *pending_.projections, *history_, item.message);
   if (history_->failed()) {
     const std::string why = history_->failure();
     history_->clear_failure();
@@ -544,18 +592,19 @@ void Actor::process_one(const host::HostSnapshot& snapshot) {
     reply(item.token, pending.error());
     return;
   }
-  pending_.projections = std::move(result.projections);
+  pending_.projections = std::make_shared<const host::ActorProjections>(std::move(result.projections));
   accept(std::move(item), std::move(pending).value());
 }
 
 bool Actor::process_batch(const host::HostSnapshot& snapshot, size_t count) {
   QUORUM_ASSERT(count >= 2 && count <= admitted_.size());
-  std::vector<std::string_view> messages;
-  messages.reserve(count);
+  std::vector<std::string_view>& messages = batch_messages_;
+  messages.clear();
   for (size_t i = 0; i < count; ++i) {
     messages.push_back(admitted_[i].message);
   }
-  host::BatchRunResult result = env_.runner->run_batch(snapshot, key_, pending_.projections, *history_, messages);
+  host::BatchRunResult result = env_.runner->run_batch(snapshot, key_, *pending_.projections, *history_, messages);
+  messages.clear();
   if (!result.complete || history_->failed()) {
     return false;  // one by one: process_one reports a history failure as a crash
   }
@@ -574,19 +623,19 @@ bool Actor::process_batch(const host::HostSnapshot& snapshot, size_t count) {
       return false;
     }
     seq = pending->seq;
-    head = pending->entry.hash();
+    head = pending->hash;
     bytes += pending->bytes;
     ops += pending->ops;
     built.push_back(std::move(pending).value());
   }
-  pending_.projections = std::move(result.projections);
+  pending_.projections = std::make_shared<const host::ActorProjections>(std::move(result.projections));
   for (Pending& pending : built) {
     accept(take_admitted(), std::move(pending));
   }
   return true;
 }
 
-Result<Actor::Pending> Actor::build_entry(const Admitted& item, std::vector<host::EmittedEffect>& emitted,
+Result<Actor::Pending> Actor::build_entry(Admitted& item, std::vector<host::EmittedEffect>& emitted,
                                           const host::ActorProjections* after, const host::HostSnapshot& snapshot,
                                           uint64_t seq, const store::Hash& prev, size_t earlier_bytes,
                                           size_t earlier_ops) const {
@@ -609,15 +658,27 @@ Result<Actor::Pending> Actor::build_entry(const Admitted& item, std::vector<host
     effects.push_back(std::move(effect.effect));
   }
 
-  const Command& command = item.command;
+  Command& command = item.command;
   store::EntryDraft draft;
   draft.seq = seq;
   draft.epoch = env_.options.epoch;
   draft.time_ms = item.time_ms;
-  draft.id = command.id;
-  draft.type = command.type;
-  draft.payload = command.data.empty() ? std::string(1, static_cast<char>(0xc0)) : command.data;
+  // The draft borrows the command's strings, swapped in and back rather than
+  // copied (a batch that falls back to one by one still needs them).
+  const bool nil = command.data.empty();
+  draft.id.swap(command.id);
+  draft.type.swap(command.type);
+  if (nil) {
+    draft.payload.assign(1, static_cast<char>(0xc0));
+  } else {
+    draft.payload.swap(command.data);
+  }
   Result<store::EncodedEntry> encoded = store::encode_entry(prev, draft);
+  draft.id.swap(command.id);
+  draft.type.swap(command.type);
+  if (!nil) {
+    draft.payload.swap(command.data);
+  }
   if (!encoded.ok()) {
     return make_error(ErrorCode::kInvalidArgument, "command cannot be logged: " + encoded.error().message);
   }
@@ -652,21 +713,31 @@ Result<Actor::Pending> Actor::build_entry(const Admitted& item, std::vector<host
                  pending_ops_ + earlier_ops + ops > kMaxPendingOps)) {
     return make_error(ErrorCode::kResourceExhausted, "actor '" + key_ + "' has too much waiting to be written");
   }
-  return Pending{seq, std::move(encoded).value(), {}, {}, std::move(effects), std::move(snapshots), kNoReply, {}, bytes,
-                 ops};
+  const store::Hash hash = encoded->hash();
+  return Pending{.seq = seq,
+                 .entry = std::move(encoded).value(),
+                 .hash = hash,
+                 .message = {},
+                 .id = {},
+                 .effects = std::move(effects),
+                 .snapshots = std::move(snapshots),
+                 .duplicates = {},
+                 .bytes = bytes,
+                 .ops = ops};
 }
 
 void Actor::accept(Admitted item, Pending pending) {
   QUORUM_ASSERT(pending.seq == pending_.seq + 1);
   pending_.seq = pending.seq;
-  pending_.head = pending.entry.hash();
+  pending_.head = pending.hash;
   if (!item.command.id.empty()) {
-    pending_ids_[item.command.id] = pending.seq;
+    pending_ids_.insert(item.id_fingerprint, pending.seq);
   }
   pending_bytes_ += pending.bytes;
   pending_ops_ += pending.ops;
   pending.message = std::move(item.message);
   pending.id = std::move(item.command.id);
+  pending.id_fingerprint = item.id_fingerprint;
   pending.token = item.token;
   entries_.push_back(std::move(pending));
 }
@@ -717,10 +788,18 @@ void Actor::take_write(store::WriteBatch& batch) {
   QUORUM_ASSERT(wants_write());
   QUORUM_ASSERT(admitted_.empty());
   auto must = [](const Status& status) { QUORUM_ASSERT(status.ok()); };
-  for (const Pending& pending : entries_) {
-    must(batch.append(key_, pending.entry));
+  // The entry bytes move into the batch (nothing reads them again unless a
+  // stream event wants them: then they are copied).
+  const bool events = env_.emit_events != nullptr && env_.emit_events->load(std::memory_order_relaxed);
+  for (Pending& pending : entries_) {
+    if (events) {
+      must(batch.append(key_, pending.entry));
+    } else {
+      must(batch.append(key_, std::move(pending.entry)));
+      pending.entry_taken = true;
+    }
     if (!pending.id.empty()) {
-      must(batch.put_idempotency(key_, pending.id, store::IdempotencyRecord{pending.seq, pending.entry.hash()}));
+      must(batch.put_idempotency(key_, pending.id, store::IdempotencyRecord{pending.seq, pending.hash}));
     }
     for (size_t i = 0; i < pending.effects.size(); ++i) {
       must(batch.put_outbox(key_, pending.seq, static_cast<uint32_t>(i), encode_effect(pending.effects[i])));
@@ -797,17 +876,30 @@ void Actor::write_done(const Status& status) {
     for (size_t i = 0; i < pending.effects.size(); ++i) {
       emit_delivery(pending.seq, static_cast<uint32_t>(i), pending.effects[i]);
     }
-    const store::Hash hash = pending.entry.hash();
-    if (events) {
-      const store::EntryView view = pending.entry.view();
+    const store::Hash hash = pending.hash;
+    std::string stored;
+    std::optional<store::EntryView> view;
+    if (events && !pending.entry_taken) {
+      view = pending.entry.view();
+    } else if (events) {
+      // Moved into the write before events were wanted: read it back.
+      Result<std::vector<store::RawEntry>> page = env_.store->read_log(key_, pending.seq, 1);
+      if (page.ok() && !page->empty() && page->front().seq == pending.seq) {
+        stored = std::move(page->front().bytes);
+        if (Result<store::EntryView> parsed = store::parse_entry(stored); parsed.ok()) {
+          view = *parsed;
+        }
+      }
+    }
+    if (view) {
       StreamEvent event;
       event.key = key_;
-      event.entry = LogEntryView{view.seq,
-                                 view.epoch,
-                                 view.time_ms,
-                                 std::string(view.id),
-                                 std::string(view.type),
-                                 std::string(view.payload),
+      event.entry = LogEntryView{view->seq,
+                                 view->epoch,
+                                 view->time_ms,
+                                 std::string(view->id),
+                                 std::string(view->type),
+                                 std::string(view->payload),
                                  store::to_hex(hash),
                                  store::to_hex(prev)};
       if (n + 1 == in_flight_entries_) {
@@ -825,8 +917,9 @@ void Actor::write_done(const Status& status) {
     }
     waiting_duplicates_ -= pending.duplicates.size();
     if (!pending.id.empty()) {
-      remember(pending.id, pending.seq, hash);
-      pending_ids_.erase(pending.id);
+      remember(pending.id_fingerprint, pending.seq);
+      const bool erased = pending_ids_.erase(pending.id_fingerprint, pending.seq);
+      QUORUM_ASSERT(erased);
     }
     pending_bytes_ -= pending.bytes;
     pending_ops_ -= pending.ops;
@@ -884,7 +977,8 @@ void Actor::abandon(std::string_view reason) {
     }
     waiting_duplicates_ -= pending.duplicates.size();
     if (!pending.id.empty()) {
-      pending_ids_.erase(pending.id);
+      const bool erased = pending_ids_.erase(pending.id_fingerprint, pending.seq);
+      QUORUM_ASSERT(erased);
     }
     pending_bytes_ -= pending.bytes;
     pending_ops_ -= pending.ops;
@@ -922,11 +1016,11 @@ Result<ActorView> Actor::view() const {
     seen.insert(handler);
   };
   for (const host::SlotView& slot : snapshot->slots) {
-    if (auto it = durable_.projections.find(slot.name); it != durable_.projections.end()) {
+    if (auto it = durable_.projections->find(slot.name); it != durable_.projections->end()) {
       add(it->first, it->second);
     }
   }
-  for (const auto& [handler, state] : durable_.projections) {
+  for (const auto& [handler, state] : *durable_.projections) {
     if (seen.count(handler) == 0) {
       add(handler, state);
     }

@@ -10,6 +10,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <string>
@@ -19,17 +20,30 @@
 
 namespace quorum::node::detail {
 
-// Appends the low `bytes` bytes of `value`, most significant first.
-inline void put_big_endian(std::string& out, uint64_t value, int bytes) {
-  for (int shift = (bytes - 1) * 8; shift >= 0; shift -= 8) {
-    out.push_back(static_cast<char>((value >> shift) & 0xff));
+// Appends `marker` then the low `Bytes` bytes of `value`, most significant
+// first, in one append (not one push_back per byte).
+template <int Bytes>
+inline void put_marked(std::string& out, char marker, uint64_t value) {
+  char buffer[Bytes + 1];
+  buffer[0] = marker;
+  for (int i = 0; i < Bytes; ++i) {
+    buffer[Bytes - i] = static_cast<char>((value >> (8 * i)) & 0xff);
   }
+  out.append(buffer, Bytes + 1);
 }
 
 // JSON values as msgpack, byte for byte what nlohmann::json::to_msgpack
 // writes for the value json::parse would build: smallest integer widths,
 // float32 when exact, object members sorted by key (std::map order) and the
-// last of duplicate keys kept. Containers get their header when they close.
+// last of duplicate keys kept.
+//
+// A container's element count is known only when it closes. Its opening
+// reserves one byte, the fixarray/fixmap header that nearly every container
+// (<= 15 elements) gets: the header is then written in place when it closes
+// and nothing moves. Only a container of 16 or more elements inserts 2 or 4
+// more header bytes (moving its own contents once). Objects note whether
+// their keys arrive strictly ascending (the usual case); only those that do
+// not are sorted and rebuilt when they close.
 class MsgpackWriter {
  public:
   void clear() {
@@ -65,31 +79,39 @@ class MsgpackWriter {
     value_done();
   }
   void key(std::string_view name) {
-    members_.push_back({out_.size(), 0, name.size(), 0});
+    Frame& frame = frames_.back();
+    if (frame.ordered && members_.size() > frame.first_member && !(key_of(members_.back()) < name)) {
+      frame.ordered = false;  // out of order or a duplicate: sort when the object closes
+    }
+    size_t start = out_.size();
     put_string(name);
-    members_.back().key_offset = out_.size() - name.size();
+    members_.push_back({start, out_.size() - name.size(), name.size(), 0});
   }
-  void start_array() { frames_.push_back({false, out_.size(), 0, members_.size()}); }
-  void start_object() { frames_.push_back({true, out_.size(), 0, members_.size()}); }
+  void start_array() { open(false); }
+  void start_object() { open(true); }
   void end_array() {
     Frame frame = frames_.back();
     frames_.pop_back();
-    insert_header(frame.start, frame.count, '\x90', '\xdc', '\xdd');
+    put_header(frame.start, frame.count, '\x90', '\xdc', '\xdd');
     value_done();
   }
   void end_object() {
     Frame frame = frames_.back();
     frames_.pop_back();
-    size_t count = sort_members(frame);
+    size_t count = members_.size() - frame.first_member;
+    if (!frame.ordered) {
+      count = sort_members(frame);
+    }
     members_.resize(frame.first_member);
-    insert_header(frame.start, count, '\x80', '\xde', '\xdf');
+    put_header(frame.start, count, '\x80', '\xde', '\xdf');
     value_done();
   }
 
  private:
   struct Frame {
     bool object;
-    size_t start;         // offset of the first element in out_
+    bool ordered;         // keys so far strictly ascending (objects only)
+    size_t start;         // offset of the first element in out_ (the header byte is just before)
     size_t count;         // elements so far (arrays only)
     size_t first_member;  // index in members_ (objects only)
   };
@@ -100,6 +122,10 @@ class MsgpackWriter {
     size_t end;  // offset after the value (set when sorting)
   };
 
+  void open(bool object) {
+    out_.push_back('\0');  // the header's first byte, written when the container closes
+    frames_.push_back({object, true, out_.size(), 0, members_.size()});
+  }
   void put_scalar(char byte) {
     out_.push_back(byte);
     value_done();
@@ -113,17 +139,13 @@ class MsgpackWriter {
     if (value < 128) {
       out_.push_back(static_cast<char>(value));
     } else if (value <= 0xff) {
-      out_.push_back('\xcc');
-      put_big_endian(out_, value, 1);
+      put_marked<1>(out_, '\xcc', value);
     } else if (value <= 0xffff) {
-      out_.push_back('\xcd');
-      put_big_endian(out_, value, 2);
+      put_marked<2>(out_, '\xcd', value);
     } else if (value <= 0xffffffff) {
-      out_.push_back('\xce');
-      put_big_endian(out_, value, 4);
+      put_marked<4>(out_, '\xce', value);
     } else {
-      out_.push_back('\xcf');
-      put_big_endian(out_, value, 8);
+      put_marked<8>(out_, '\xcf', value);
     }
   }
   void put_negative(int64_t value) {
@@ -131,17 +153,13 @@ class MsgpackWriter {
     if (value >= -32) {
       out_.push_back(static_cast<char>(bits & 0xff));
     } else if (value >= INT8_MIN) {
-      out_.push_back('\xd0');
-      put_big_endian(out_, bits, 1);
+      put_marked<1>(out_, '\xd0', bits);
     } else if (value >= INT16_MIN) {
-      out_.push_back('\xd1');
-      put_big_endian(out_, bits, 2);
+      put_marked<2>(out_, '\xd1', bits);
     } else if (value >= INT32_MIN) {
-      out_.push_back('\xd2');
-      put_big_endian(out_, bits, 4);
+      put_marked<4>(out_, '\xd2', bits);
     } else {
-      out_.push_back('\xd3');
-      put_big_endian(out_, bits, 8);
+      put_marked<8>(out_, '\xd3', bits);
     }
   }
   void put_float(double value) {
@@ -150,56 +168,54 @@ class MsgpackWriter {
                 value <= static_cast<double>(std::numeric_limits<float>::max()) &&
                 std::equal_to<double>()(static_cast<double>(static_cast<float>(value)), value);
     if (fits) {
-      out_.push_back('\xca');
-      put_big_endian(out_, std::bit_cast<uint32_t>(static_cast<float>(value)), 4);
+      put_marked<4>(out_, '\xca', std::bit_cast<uint32_t>(static_cast<float>(value)));
     } else {
-      out_.push_back('\xcb');
-      put_big_endian(out_, std::bit_cast<uint64_t>(value), 8);
+      put_marked<8>(out_, '\xcb', std::bit_cast<uint64_t>(value));
     }
   }
   void put_string(std::string_view text) {
     size_t size = text.size();
     if (size <= 31) {
-      out_.push_back(static_cast<char>(0xa0 | size));
-    } else if (size <= 0xff) {
-      out_.push_back('\xd9');
-      put_big_endian(out_, size, 1);
+      // Most keys and values: header and bytes in one append.
+      char buffer[32];
+      buffer[0] = static_cast<char>(0xa0 | size);
+      std::memcpy(buffer + 1, text.data(), size);
+      out_.append(buffer, size + 1);
+      return;
+    }
+    if (size <= 0xff) {
+      put_marked<1>(out_, '\xd9', size);
     } else if (size <= 0xffff) {
-      out_.push_back('\xda');
-      put_big_endian(out_, size, 2);
+      put_marked<2>(out_, '\xda', size);
     } else {
-      out_.push_back('\xdb');
-      put_big_endian(out_, size, 4);
+      put_marked<4>(out_, '\xdb', size);
     }
     out_.append(text);
   }
-  // Inserts the header of a container of `count` elements at `start`.
-  void insert_header(size_t start, size_t count, char fix, char wide16, char wide32) {
-    std::string header;
+  // Writes the header of a container of `count` elements starting at
+  // `start`, into the byte reserved before it; a 16/32-bit count needs 2 or
+  // 4 more bytes, inserted after that byte.
+  void put_header(size_t start, size_t count, char fix, char wide16, char wide32) {
     if (count <= 15) {
-      header.push_back(static_cast<char>(static_cast<unsigned char>(fix) | count));
-    } else if (count <= 0xffff) {
-      header.push_back(wide16);
-      put_big_endian(header, count, 2);
-    } else {
-      header.push_back(wide32);
-      put_big_endian(header, count, 4);
+      out_[start - 1] = static_cast<char>(static_cast<unsigned char>(fix) | count);
+      return;
     }
-    out_.insert(start, header);
+    char buffer[5];
+    int width = count <= 0xffff ? 2 : 4;
+    buffer[0] = width == 2 ? wide16 : wide32;
+    for (int i = 0; i < width; ++i) {
+      buffer[width - i] = static_cast<char>((count >> (8 * i)) & 0xff);
+    }
+    out_[start - 1] = buffer[0];
+    out_.insert(start, buffer + 1, static_cast<size_t>(width));
   }
   std::string_view key_of(const Member& m) const { return {out_.data() + m.key_offset, m.key_size}; }
   // Puts the members of the object `frame` (the tail of out_) in key order,
   // dropping all but the last of duplicate keys; returns how many remain.
   size_t sort_members(const Frame& frame) {
     auto first = members_.begin() + static_cast<std::ptrdiff_t>(frame.first_member);
-    size_t count = members_.size() - frame.first_member;
-    bool ordered = true;
     for (auto m = first; m != members_.end(); ++m) {
       m->end = m + 1 == members_.end() ? out_.size() : (m + 1)->start;
-      ordered = ordered && (m == first || key_of(*(m - 1)) < key_of(*m));
-    }
-    if (ordered) {
-      return count;
     }
     std::stable_sort(first, members_.end(), [this](const Member& a, const Member& b) { return key_of(a) < key_of(b); });
     scratch_.clear();

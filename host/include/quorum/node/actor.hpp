@@ -31,6 +31,7 @@
 #include <quorum/host/plugin_host.hpp>
 #include <quorum/host/projection_runner.hpp>
 #include <quorum/host/result.hpp>
+#include <quorum/node/id_table.hpp>
 #include <quorum/node/node_service.hpp>
 #include <quorum/store/event_store.hpp>
 #include <quorum/store/write_batch.hpp>
@@ -43,7 +44,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -83,6 +83,9 @@ struct ActorOptions {
   size_t max_effects_per_command = 1024;
   size_t outbox_resend_bound = store::kMaxReadOutbox;  // outbox records re-sent per recovery
   size_t recovery_tail_bound = 1'000'000;              // longest log tail a recovery replays (needs snapshots)
+  // Bits of the 64-bit id fingerprints kept in memory (1..64). Only tests
+  // lower it, to force fingerprint collisions.
+  unsigned id_fingerprint_bits = 64;
 };
 
 // A side effect to deliver: the command for `command.key`, from entry
@@ -213,7 +216,7 @@ class Actor {
   Result<ActorView> view() const;
   uint64_t durable_seq() const noexcept { return durable_.seq; }
   const store::Hash& durable_head() const noexcept { return durable_.head; }
-  const host::ActorProjections& durable_projections() const noexcept { return durable_.projections; }
+  const host::ActorProjections& durable_projections() const noexcept { return *durable_.projections; }
   // Commands admitted (not yet processed) or accepted but not durable, and
   // retries waiting for them.
   size_t queue_depth() const noexcept;
@@ -229,10 +232,14 @@ class Actor {
   class LogHistory;
   struct Pending;
   struct Admitted;
+  // Projections are shared, never changed in place: durable_, the write in
+  // flight and pending_ often hold the same ones, and copying them for each
+  // write cost a memmove of every projection.
+  using SharedProjections = std::shared_ptr<const host::ActorProjections>;
   struct StateAt {
     uint64_t seq = 0;
     store::Hash head{};
-    host::ActorProjections projections;
+    SharedProjections projections = std::make_shared<const host::ActorProjections>();
   };
 
   Actor(const ActorEnv& env, std::string key);
@@ -243,15 +250,18 @@ class Actor {
   size_t batchable_prefix();
   void process_one(const host::HostSnapshot& snapshot);
   bool process_batch(const host::HostSnapshot& snapshot, size_t count);
-  Result<Pending> build_entry(const Admitted& item, std::vector<host::EmittedEffect>& emitted,
+  Result<Pending> build_entry(Admitted& item, std::vector<host::EmittedEffect>& emitted,
                               const host::ActorProjections* after, const host::HostSnapshot& snapshot, uint64_t seq,
                               const store::Hash& prev, size_t earlier_bytes, size_t earlier_ops) const;
   void accept(Admitted item, Pending pending);
   void reply(ReplyToken token, Result<CommandReceipt> result);
   void reply_error(ReplyToken token, ErrorCode code, std::string message);
   CommandReceipt receipt(uint64_t seq, const store::Hash& hash, bool duplicate) const;
-  void remember(std::string_view id, uint64_t seq, const store::Hash& hash);
-  std::optional<store::IdempotencyRecord> find_applied(std::string_view id);
+  uint64_t fingerprint(std::string_view id) const noexcept;
+  void remember(uint64_t id_fingerprint, uint64_t seq);
+  std::optional<store::IdempotencyRecord> find_applied(std::string_view id, uint64_t id_fingerprint);
+  // The seq of the pending entry with this id, or 0.
+  uint64_t find_pending(std::string_view id, uint64_t id_fingerprint) const;
   void drop_pending(std::string_view reason);
   void emit_delivery(uint64_t seq, uint32_t index, const host::Effect& effect);
   std::string semver_of(const host::HostSnapshot& snapshot, const std::string& handler, host::VersionId id) const;
@@ -273,10 +283,16 @@ class Actor {
   size_t pending_ops_ = 0;
   size_t waiting_duplicates_ = 0;
 
-  // Applied ids (bounded, oldest evicted) and ids of pending entries.
-  std::unordered_map<std::string, store::IdempotencyRecord> recent_;
-  std::deque<const std::string*> recent_order_;            // keys of recent_, oldest first
-  std::unordered_map<std::string, uint64_t> pending_ids_;  // id -> seq
+  // Applied ids (bounded: recent_ids_bound, oldest evicted) and ids of
+  // pending entries, as fingerprints -> seq (id_table.hpp). A match is a
+  // candidate only: a pending one is confirmed against the entry's id, an
+  // applied one against the store's idempotency record (which also gives the
+  // original answer), so a fingerprint collision never makes a new command a
+  // duplicate.
+  RecentIds recent_;
+  FingerprintMap pending_ids_;
+  FingerprintMap batch_ids_;                      // scratch of batchable_prefix()
+  std::vector<std::string_view> batch_messages_;  // scratch of process_batch()
   // True while recent_ holds every id this actor ever applied (it started
   // empty in this incarnation and nothing was evicted since): a miss then
   // needs no store look-up.
