@@ -169,16 +169,7 @@ TEST(ProjectionsEquivalence, HandWrittenAndCorruptProjections) {
   edit([](json& p) { p["counters"] = 5; });
   edit([](json& p) { p["messages"] = 1.5; });
   edit([](json& p) { p = json::array({1}); });
-  for (const json& p : cases) {
-    const std::string bytes = msgpack(p);
-    EXPECT_EQ(handle(fresh(), bytes, message), handle(reference(), bytes, message)) << p.dump();
-    EXPECT_EQ(handle_batch(fresh(), bytes, {message, message}), handle_batch(reference(), bytes, {message, message}))
-        << p.dump();
-  }
-  const std::string bytes = msgpack(good);
-  for (const std::string& broken : {bytes.substr(0, bytes.size() - 2), bytes + "\xc1", std::string("\xc1")}) {
-    EXPECT_EQ(handle(fresh(), broken, message), handle(reference(), broken, message));
-  }
+  quorum::test::equivalence::expect_same_on_projections(fresh(), reference(), cases, good, msgpack, message);
 }
 
 }  // namespace

@@ -171,17 +171,7 @@ TEST(RcvEquivalence, HandWrittenAndCorruptProjections) {
   edit([](json& p) { p["rules"] = 1; });
   edit([](json& p) { p.erase("rules"); });
   edit([](json& p) { p = json::array(); });
-  for (const json& p : cases) {
-    const std::string bytes = msgpack(p);
-    EXPECT_EQ(handle(fresh(), bytes, message), handle(reference(), bytes, message)) << p.dump();
-    EXPECT_EQ(handle_batch(fresh(), bytes, {message, message}), handle_batch(reference(), bytes, {message, message}))
-        << p.dump();
-  }
-  // Bytes that are not (complete) msgpack.
-  const std::string bytes = msgpack(good);
-  for (const std::string& broken : {bytes.substr(0, bytes.size() - 2), bytes + "\xc1", std::string("\xc1")}) {
-    EXPECT_EQ(handle(fresh(), broken, message), handle(reference(), broken, message));
-  }
+  quorum::test::equivalence::expect_same_on_projections(fresh(), reference(), cases, good, msgpack, message);
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // status and every output byte, compared as they are.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <quorum/plugin.h>
 
 #include <nlohmann/json.hpp>
@@ -105,6 +107,25 @@ std::string feed_both(const quorum_plugin_descriptor& a_plugin, const quorum_plu
     }
   }
   return projection;
+}
+
+// Both plugins answer alike to `message` on every projection in `cases`
+// (encoded by `encode`; one handle() and a batch of two), and on `good`
+// cut short, with a junk byte appended, and as a lone junk byte.
+template <class Json, class Encode>
+void expect_same_on_projections(const quorum_plugin_descriptor& a_plugin, const quorum_plugin_descriptor& b_plugin,
+                                const std::vector<Json>& cases, const Json& good, Encode&& encode,
+                                const std::string& message) {
+  for (const Json& p : cases) {
+    const std::string bytes = encode(p);
+    EXPECT_EQ(handle(a_plugin, bytes, message), handle(b_plugin, bytes, message)) << p.dump();
+    EXPECT_EQ(handle_batch(a_plugin, bytes, {message, message}), handle_batch(b_plugin, bytes, {message, message}))
+        << p.dump();
+  }
+  const std::string bytes = encode(good);
+  for (const std::string& broken : {bytes.substr(0, bytes.size() - 2), bytes + "\xc1", std::string("\xc1")}) {
+    EXPECT_EQ(handle(a_plugin, broken, message), handle(b_plugin, broken, message));
+  }
 }
 
 }  // namespace quorum::test::equivalence
