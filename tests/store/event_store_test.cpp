@@ -327,6 +327,126 @@ TYPED_TEST(EventStoreTest, SnapshotsArePerHandlerAndTheLatestWins) {
   EXPECT_TRUE(verify_actor_log(this->store(), "c").ok());
 }
 
+// LevelDbStore writes a batch sorted by key: the sort must be stable, so a
+// put and a delete of one key keep their order (the last wins) however many
+// other keys sort between them.
+TYPED_TEST(EventStoreTest, PutsAndDeletesOfOneKeyKeepTheirBatchOrder) {
+  WriteBatch seed;
+  ASSERT_TRUE(seed.put_outbox("z", 2, 0, "stored").ok());
+  ASSERT_TRUE(this->store().commit(seed).ok());
+  WriteBatch batch;
+  ASSERT_TRUE(batch.put_outbox("z", 1, 0, "put-then-deleted").ok());
+  for (int i = 0; i < 50; ++i) {  // keys on both sides of "o/z…" in key order
+    ASSERT_TRUE(batch.put_outbox("a" + std::to_string(i), 1, 0, "x").ok());
+    ASSERT_TRUE(batch.put_outbox("zz" + std::to_string(i), 1, 0, "x").ok());
+  }
+  ASSERT_TRUE(batch.delete_outbox("z", 1, 0).ok());
+  ASSERT_TRUE(batch.delete_outbox("z", 2, 0).ok());  // delete of a stored record, then a put: the put stays
+  ASSERT_TRUE(batch.put_outbox("z", 2, 0, "deleted-then-put").ok());
+  ASSERT_TRUE(batch.put_outbox("z", 3, 0, "first").ok());  // two puts: the second wins
+  ASSERT_TRUE(batch.put_outbox("z", 3, 0, "second").ok());
+  ASSERT_TRUE(batch.put_replication_meta("z", "r1").ok());
+  ASSERT_TRUE(batch.put_replication_meta("z", "r2").ok());
+  ASSERT_TRUE(this->store().commit(batch).ok());
+  auto check = [&] {
+    Result<std::vector<OutboxRecord>> z = this->store().read_outbox("z", 0, 0, 100);
+    ASSERT_TRUE(z.ok());
+    EXPECT_EQ(*z, (std::vector<OutboxRecord>{{2, 0, "deleted-then-put"}, {3, 0, "second"}}));
+    EXPECT_EQ(**this->store().read_replication_meta("z"), "r2");
+  };
+  check();
+  this->harness_.reopen();
+  check();
+}
+
+// The operations a replica's log truncation needs beside truncate_log_after:
+// outbox and snapshots past a seq (stored and earlier in the batch), one
+// idempotency record; and the replication meta record.
+TYPED_TEST(EventStoreTest, RangeDeletesOfOutboxSnapshotsAndIdempotency) {
+  std::vector<EncodedEntry> log = this->commit_log("k", 10);
+  this->commit_log("k2", 10);  // a neighbour: untouched
+  WriteBatch setup;
+  for (const std::string actor : {"k", "k2"}) {
+    for (uint64_t seq = 1; seq <= 10; ++seq) {
+      ASSERT_TRUE(setup.put_outbox(actor, seq, 0, "e").ok());
+      ASSERT_TRUE(setup.put_outbox(actor, seq, 1, "f").ok());
+    }
+    ASSERT_TRUE(setup.put_snapshot(actor, "low", Snapshot{3, log[2].hash(), "1", 1, "\x01"}).ok());
+    ASSERT_TRUE(setup.put_snapshot(actor, "at", Snapshot{6, log[5].hash(), "1", 1, "\x01"}).ok());
+    ASSERT_TRUE(setup.put_snapshot(actor, "high", Snapshot{8, log[7].hash(), "1", 1, "\x01"}).ok());
+    ASSERT_TRUE(setup.put_snapshot(actor, "replaced", Snapshot{9, log[8].hash(), "1", 1, "\x01"}).ok());
+    ASSERT_TRUE(setup.put_snapshot(actor, "raised", Snapshot{2, log[1].hash(), "1", 1, "\x01"}).ok());
+    ASSERT_TRUE(setup.put_idempotency(actor, "id-v9", IdempotencyRecord{9, log[8].hash()}).ok());
+    ASSERT_TRUE(setup.put_idempotency(actor, "id-v2", IdempotencyRecord{2, log[1].hash()}).ok());
+  }
+  ASSERT_TRUE(setup.put_replication_meta("k", "meta-bytes").ok());
+  ASSERT_TRUE(this->store().commit(setup).ok());
+  EXPECT_EQ(**this->store().read_replication_meta("k"), "meta-bytes");
+  EXPECT_FALSE(this->store().read_replication_meta("k2")->has_value());
+
+  WriteBatch cut;
+  ASSERT_TRUE(cut.put_outbox("k", 9, 5, "put earlier in the batch").ok());
+  // A snapshot put earlier in the batch replaces the stored one of its
+  // handler: judged by its own seq, in both directions.
+  ASSERT_TRUE(cut.put_snapshot("k", "replaced", Snapshot{4, log[3].hash(), "1", 1, "\x02"}).ok());
+  ASSERT_TRUE(cut.put_snapshot("k", "raised", Snapshot{7, log[6].hash(), "1", 1, "\x02"}).ok());
+  ASSERT_TRUE(cut.truncate_log_after("k", 6).ok());
+  ASSERT_TRUE(cut.truncate_outbox_after("k", 6).ok());
+  ASSERT_TRUE(cut.drop_snapshots_after("k", 6).ok());
+  ASSERT_TRUE(cut.delete_idempotency("k", "id-v9").ok());
+  ASSERT_TRUE(cut.put_meta("k", meta_for(std::vector<EncodedEntry>(log.begin(), log.begin() + 6))).ok());
+  // UINT64_MAX means "nothing is past it", never "everything" (seq + 1 wraps).
+  ASSERT_TRUE(cut.truncate_log_after("k2", UINT64_MAX).ok());
+  ASSERT_TRUE(cut.truncate_outbox_after("k2", UINT64_MAX).ok());
+  ASSERT_TRUE(cut.drop_snapshots_after("k2", UINT64_MAX).ok());
+  ASSERT_TRUE(this->store().commit(cut).ok());
+  // A snapshot put after the drop stays.
+  WriteBatch after;
+  ASSERT_TRUE(after.drop_snapshots_after("k", 6).ok());
+  ASSERT_TRUE(after.put_snapshot("k", "late", Snapshot{6, log[5].hash(), "1", 1, "\x03"}).ok());
+  ASSERT_TRUE(this->store().commit(after).ok());
+
+  EXPECT_EQ(this->store().read_log("k", 1, 100)->size(), 6u);
+  Result<std::vector<OutboxRecord>> outbox = this->store().read_outbox("k", 0, 0, 100);
+  ASSERT_TRUE(outbox.ok());
+  ASSERT_EQ(outbox->size(), 12u);
+  EXPECT_EQ(outbox->back(), (OutboxRecord{6, 1, "f"}));
+  std::vector<std::string> handlers;
+  Result<std::vector<SnapshotRecord>> snapshots = this->store().read_snapshots("k");
+  ASSERT_TRUE(snapshots.ok());
+  for (const SnapshotRecord& record : *snapshots) {
+    handlers.push_back(record.handler + "@" + std::to_string(record.snapshot.seq));
+  }
+  EXPECT_EQ(handlers, (std::vector<std::string>{"at@6", "late@6", "low@3", "replaced@4"}));
+  EXPECT_FALSE(this->store().find_command("k", "id-v9")->has_value());
+  EXPECT_EQ(this->store().find_command("k", "id-v2")->value().seq, 2u);
+  EXPECT_TRUE(verify_actor_log(this->store(), "k").ok());
+  EXPECT_EQ(this->store().read_log("k2", 1, 100)->size(), 10u);
+  EXPECT_EQ(this->store().read_outbox("k2", 0, 0, 100)->size(), 20u);
+  EXPECT_EQ(this->store().read_snapshots("k2")->size(), 5u);
+  EXPECT_TRUE(this->store().find_command("k2", "id-v9")->has_value());
+
+  EXPECT_FALSE(cut.put_replication_meta("k", "").ok());
+  EXPECT_FALSE(cut.put_replication_meta("k", std::string(kMaxReplicationMetaBytes + 1, 'x')).ok());
+  EXPECT_FALSE(cut.delete_idempotency("k", "").ok());
+  EXPECT_FALSE(this->store().read_replication_meta("").ok());
+}
+
+// A stored snapshot that does not decode is dropped by drop_snapshots_after
+// (it could never be used), and kept by everything else.
+TEST(MemoryStoreSnapshots, AnUndecodableSnapshotIsDroppedOnTruncation) {
+  MemoryStore store;
+  store.raw_put(layout::snapshot_key("k", "bad"), "\x01\x02");
+  WriteBatch keep;
+  ASSERT_TRUE(keep.drop_snapshots_after("k", UINT64_MAX).ok());
+  ASSERT_TRUE(store.commit(keep).ok());
+  EXPECT_TRUE(store.raw_get(layout::snapshot_key("k", "bad")).has_value());
+  WriteBatch drop;
+  ASSERT_TRUE(drop.drop_snapshots_after("k", 0).ok());
+  ASSERT_TRUE(store.commit(drop).ok());
+  EXPECT_FALSE(store.raw_get(layout::snapshot_key("k", "bad")).has_value());
+}
+
 TYPED_TEST(EventStoreTest, RecoveryNamesTheActorSeqAndReason) {
   std::vector<EncodedEntry> log = this->commit_log("bad/head", 4);
   WriteBatch wrong_meta;

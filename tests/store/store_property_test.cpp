@@ -4,8 +4,8 @@
 //    nothing that was not appears, and every chain verifies.
 //  - LevelDbStore (which writes a batch sorted by key) ends every commit in
 //    the state of applying the batch's operations one by one, in order
-//    (MemoryStore): repeated keys, deletes after puts, truncations before
-//    and after appends of the same actor.
+//    (MemoryStore): repeated keys, deletes after puts, truncations (of logs
+//    and outboxes) before and after appends of the same actor.
 //  - Any single-byte corruption of a stored entry is detected at its seq.
 //  - The entry codec round-trips and its body is canonical msgpack.
 #include <quorum/store/chain.hpp>
@@ -126,6 +126,8 @@ struct Visible {
   std::vector<OutboxRecord> outbox_b;
   std::optional<ReplicaMeta> meta_a;
   std::optional<ReplicaMeta> meta_b;
+  std::optional<std::string> replication_meta_a;
+  std::optional<std::string> replication_meta_b;
   friend bool operator==(const Visible&, const Visible&) = default;
 };
 
@@ -136,6 +138,8 @@ Visible read_visible(const EventStore& store) {
   visible.outbox_b = *store.read_outbox("b", 0, 0, kMaxReadOutbox);
   visible.meta_a = *store.read_meta("a");
   visible.meta_b = *store.read_meta("b");
+  visible.replication_meta_a = *store.read_replication_meta("a");
+  visible.replication_meta_b = *store.read_replication_meta("b");
   return visible;
 }
 
@@ -159,7 +163,7 @@ RC_GTEST_PROP(StoreProperty, LevelDbCommitsEqualApplyingTheBatchInOrder, ()) {
       const std::string actor = *rc::gen::element<std::string>("a", "b");
       const uint64_t seq = *rc::gen::inRange<uint64_t>(1, 4);
       const uint32_t index = *rc::gen::inRange<uint32_t>(0, 2);
-      switch (*rc::gen::inRange(0, 6)) {
+      switch (*rc::gen::inRange(0, 8)) {
         case 0: RC_ASSERT(batch.put_outbox(actor, seq, index, *rc::gen::element<std::string>("x", "y", "z")).ok()); break;
         case 1: RC_ASSERT(batch.delete_outbox(actor, seq, index).ok()); break;
         case 2: {
@@ -173,7 +177,9 @@ RC_GTEST_PROP(StoreProperty, LevelDbCommitsEqualApplyingTheBatchInOrder, ()) {
           RC_ASSERT(batch.append("l", chain[*rc::gen::inRange<size_t>(0, chain.size())]).ok());
           break;
         }
-        default: RC_ASSERT(batch.truncate_log_after("l", *rc::gen::inRange<uint64_t>(0, 7)).ok()); break;
+        case 5: RC_ASSERT(batch.truncate_log_after("l", *rc::gen::inRange<uint64_t>(0, 7)).ok()); break;
+        case 6: RC_ASSERT(batch.truncate_outbox_after(actor, *rc::gen::inRange<uint64_t>(0, 4)).ok()); break;
+        default: RC_ASSERT(batch.put_replication_meta(actor, *rc::gen::element<std::string>("p", "q")).ok()); break;
       }
     }
     RC_ASSERT(reference.commit(batch).ok());

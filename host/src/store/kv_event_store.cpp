@@ -4,6 +4,8 @@
 #include "canonical_msgpack.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <map>
 
 namespace quorum::store {
 
@@ -20,47 +22,124 @@ Status check_limit(size_t limit) {
 
 }  // namespace
 
+Status KvEventStore::resolve_range(std::string_view first, std::string_view end, std::string_view what,
+                                   KvWrites& resolved) const {
+  std::vector<KvWrite>& writes = resolved.writes;
+  // Records put earlier in this batch.
+  const size_t earlier_writes = writes.size();
+  for (size_t i = 0; i < earlier_writes; ++i) {
+    const KvWrite earlier = writes[i];
+    if (!earlier.is_delete && earlier.key >= first && earlier.key < end) {
+      writes.push_back(KvWrite{true, earlier.key, {}});
+    }
+  }
+  // Records already stored (deleting one the batch deleted already is harmless:
+  // everything in the range goes).
+  size_t found = 0;
+  const size_t owned_before = resolved.owned.size();
+  Status scanned = kv_scan(first, end, [&](std::string_view key, std::string_view) {
+    resolved.owned.emplace_back(key);
+    found += 1;
+    return found <= kMaxBatchOps;
+  });
+  if (!scanned.ok()) {
+    return scanned.error();
+  }
+  if (found > kMaxBatchOps) {
+    return make_error(ErrorCode::kResourceExhausted, std::string(what) + " would delete more than " +
+                                                         std::to_string(kMaxBatchOps) +
+                                                         " records in one batch: truncate in steps");
+  }
+  for (size_t i = owned_before; i < resolved.owned.size(); ++i) {
+    writes.push_back(KvWrite{true, resolved.owned[i], {}});
+  }
+  return {};
+}
+
+Status KvEventStore::resolve_snapshots(std::string_view actor, uint64_t seq, KvWrites& resolved) const {
+  std::vector<KvWrite>& writes = resolved.writes;
+  const std::string prefix = layout::snapshot_prefix(actor);
+  const std::string end = layout::prefix_end(prefix);
+  // Unlike the other ranges, which records go depends on their values: a
+  // snapshot put earlier in this batch replaces the stored one of its
+  // handler, so it is the one judged (and a stored one must not be deleted
+  // over it).
+  auto past = [seq](std::string_view value) {
+    Result<Snapshot> snapshot = layout::decode_snapshot(value);
+    return !snapshot.ok() || snapshot->seq > seq;  // undecodable: unusable, dropped too
+  };
+  std::map<std::string_view, size_t> latest;  // key -> index of its last write in this batch
+  for (size_t i = 0; i < writes.size(); ++i) {
+    if (writes[i].key >= prefix && writes[i].key < end) {
+      latest[writes[i].key] = i;
+    }
+  }
+  std::vector<std::string_view> doomed;
+  for (const auto& [key, index] : latest) {
+    if (!writes[index].is_delete && past(writes[index].value)) {
+      doomed.push_back(key);
+    }
+  }
+  size_t found = 0;
+  Status scanned = kv_scan(prefix, end, [&](std::string_view key, std::string_view value) {
+    found += 1;
+    if (!latest.contains(key) && past(value)) {
+      resolved.owned.emplace_back(key);
+      doomed.push_back(resolved.owned.back());
+    }
+    return found <= kMaxBatchOps;
+  });
+  if (!scanned.ok()) {
+    return scanned.error();
+  }
+  if (found > kMaxBatchOps) {
+    return make_error(ErrorCode::kResourceExhausted,
+                      "dropping the snapshots of actor '" + std::string(actor) + "': more than " +
+                          std::to_string(kMaxBatchOps) + " stored");
+  }
+  for (std::string_view key : doomed) {
+    writes.push_back(KvWrite{true, key, {}});
+  }
+  return {};
+}
+
 Result<KvWrites> KvEventStore::resolve(const WriteBatch& batch) const {
   KvWrites resolved;
   std::vector<KvWrite>& writes = resolved.writes;
   writes.reserve(batch.size());
   for (const BatchOp& op : batch.ops()) {
+    Status done;
     switch (op.kind) {
       case BatchOp::Kind::kPut: writes.push_back(KvWrite{false, op.key, op.value}); break;
       case BatchOp::Kind::kDelete: writes.push_back(KvWrite{true, op.key, {}}); break;
       case BatchOp::Kind::kTruncateLogAfter: {
+        if (op.seq == UINT64_MAX) {
+          break;  // nothing is past it (and seq + 1 would wrap to "everything")
+        }
         const std::string prefix = layout::log_prefix(op.actor);
-        const std::string first = layout::log_key(op.actor, op.seq + 1);
-        const std::string end = layout::prefix_end(prefix);
-        // Entries appended earlier in this batch.
-        const size_t earlier_writes = writes.size();
-        for (size_t i = 0; i < earlier_writes; ++i) {
-          const KvWrite earlier = writes[i];
-          if (!earlier.is_delete && earlier.key >= first && earlier.key < end) {
-            writes.push_back(KvWrite{true, earlier.key, {}});
-          }
-        }
-        // Entries already stored.
-        size_t found = 0;
-        const size_t owned_before = resolved.owned.size();
-        Status scanned = kv_scan(first, end, [&](std::string_view key, std::string_view) {
-          resolved.owned.emplace_back(key);
-          found += 1;
-          return found <= kMaxBatchOps;
-        });
-        if (!scanned.ok()) {
-          return scanned.error();
-        }
-        if (found > kMaxBatchOps) {
-          return make_error(ErrorCode::kResourceExhausted,
-                            "truncating actor '" + std::string(op.actor) + "' would delete more than " +
-                                std::to_string(kMaxBatchOps) + " entries in one batch: truncate in steps");
-        }
-        for (size_t i = owned_before; i < resolved.owned.size(); ++i) {
-          writes.push_back(KvWrite{true, resolved.owned[i], {}});
-        }
+        done = resolve_range(layout::log_key(op.actor, op.seq + 1), layout::prefix_end(prefix),
+                             "truncating the log of actor '" + std::string(op.actor) + "'", resolved);
         break;
       }
+      case BatchOp::Kind::kTruncateOutboxAfter: {
+        if (op.seq == UINT64_MAX) {
+          break;
+        }
+        const std::string prefix = layout::outbox_prefix(op.actor);
+        done = resolve_range(layout::outbox_key(op.actor, op.seq + 1, 0), layout::prefix_end(prefix),
+                             "truncating the outbox of actor '" + std::string(op.actor) + "'", resolved);
+        break;
+      }
+      case BatchOp::Kind::kDropSnapshotsAfter: {
+        if (op.seq == UINT64_MAX) {
+          break;
+        }
+        done = resolve_snapshots(op.actor, op.seq, resolved);
+        break;
+      }
+    }
+    if (!done.ok()) {
+      return done.error();
     }
   }
   return resolved;
@@ -255,6 +334,13 @@ Result<std::vector<OutboxRecord>> KvEventStore::read_outbox(std::string_view act
     return *failure;
   }
   return records;
+}
+
+Result<std::optional<std::string>> KvEventStore::read_replication_meta(std::string_view actor) const {
+  if (Status valid = validate_actor_key(actor); !valid.ok()) {
+    return valid.error();
+  }
+  return kv_get(layout::replication_meta_key(actor));
 }
 
 Result<std::vector<std::string>> KvEventStore::list_actors(std::string_view after_actor, size_t limit) const {

@@ -122,6 +122,8 @@ std::string outbox_prefix(std::string_view actor) {
   return key;
 }
 
+std::string replication_meta_key(std::string_view actor) { return with_actor('p', actor, 0); }
+
 std::string prefix_end(std::string_view prefix) {
   std::string end(prefix);
   while (!end.empty()) {

@@ -228,9 +228,42 @@ Status WriteBatch::delete_outbox(std::string_view actor, uint64_t source_seq, ui
 }
 
 Status WriteBatch::truncate_log_after(std::string_view actor, uint64_t seq) {
+  return add_range(BatchOp::Kind::kTruncateLogAfter, actor, seq);
+}
+
+Status WriteBatch::truncate_outbox_after(std::string_view actor, uint64_t seq) {
+  return add_range(BatchOp::Kind::kTruncateOutboxAfter, actor, seq);
+}
+
+Status WriteBatch::drop_snapshots_after(std::string_view actor, uint64_t seq) {
+  return add_range(BatchOp::Kind::kDropSnapshotsAfter, actor, seq);
+}
+
+Status WriteBatch::add_range(BatchOp::Kind kind, std::string_view actor, uint64_t seq) {
   QUORUM_STORE_RETURN_IF_ERROR(validate_actor_key(actor));
   QUORUM_STORE_RETURN_IF_ERROR(check_room(actor.size()));
-  add(BatchOp{BatchOp::Kind::kTruncateLogAfter, {}, {}, copy(actor), seq});
+  add(BatchOp{kind, {}, {}, copy(actor), seq});
+  return {};
+}
+
+Status WriteBatch::delete_idempotency(std::string_view actor, std::string_view command_id) {
+  QUORUM_STORE_RETURN_IF_ERROR(validate_actor_key(actor));
+  QUORUM_STORE_RETURN_IF_ERROR(validate_command_id(command_id));
+  QUORUM_STORE_RETURN_IF_ERROR(check_room(3 + actor.size() + command_id.size()));
+  const std::string_view key = make_key('i', actor, true, command_id);
+  add(BatchOp{BatchOp::Kind::kDelete, key, {}, {}, 0});
+  return {};
+}
+
+Status WriteBatch::put_replication_meta(std::string_view actor, std::string_view encoded) {
+  QUORUM_STORE_RETURN_IF_ERROR(validate_actor_key(actor));
+  if (encoded.empty() || encoded.size() > kMaxReplicationMetaBytes) {
+    return make_error(ErrorCode::kInvalidArgument, "replication meta is " + std::to_string(encoded.size()) +
+                                                       " bytes (1.." + std::to_string(kMaxReplicationMetaBytes) + ")");
+  }
+  QUORUM_STORE_RETURN_IF_ERROR(check_room(2 + actor.size() + encoded.size()));
+  const std::string_view key = make_key('p', actor, false, {});
+  add(BatchOp{BatchOp::Kind::kPut, key, copy(encoded), {}, 0});
   return {};
 }
 

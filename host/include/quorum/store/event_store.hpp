@@ -1,5 +1,6 @@
 // EventStore: a node's durable store of actor logs and the records beside
-// them (replica meta, projection snapshots, idempotency and outbox records).
+// them (replica meta, replication meta, projection snapshots, idempotency and
+// outbox records).
 //
 // This is the seam the deterministic simulator swaps, as LevelDB's Env is:
 // LevelDbStore is the real one, MemoryStore the simulated one, and the same
@@ -66,6 +67,9 @@ class EventStore {
   // Up to `limit` outbox records of `actor` at or after (from_seq, from_index).
   virtual Result<std::vector<OutboxRecord>> read_outbox(std::string_view actor, uint64_t from_seq,
                                                         uint32_t from_index, size_t limit) const = 0;
+  // The actor's replication meta as stored (put_replication_meta), or
+  // nothing. Opaque bytes: the replication core decodes them.
+  virtual Result<std::optional<std::string>> read_replication_meta(std::string_view actor) const = 0;
   // Up to `limit` actor keys (those with a replica meta) after `after_actor`
   // ("" for the first page), in byte order.
   virtual Result<std::vector<std::string>> list_actors(std::string_view after_actor, size_t limit) const = 0;

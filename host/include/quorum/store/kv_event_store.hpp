@@ -42,6 +42,7 @@ class KvEventStore : public EventStore {
                                                         std::string_view command_id) const override;
   Result<std::vector<OutboxRecord>> read_outbox(std::string_view actor, uint64_t from_seq, uint32_t from_index,
                                                 size_t limit) const override;
+  Result<std::optional<std::string>> read_replication_meta(std::string_view actor) const override;
   Result<std::vector<std::string>> list_actors(std::string_view after_actor, size_t limit) const override;
 
  protected:
@@ -56,10 +57,16 @@ class KvEventStore : public EventStore {
   virtual Status kv_apply(const KvWrites& writes) = 0;
 
   // Turns a batch into resolved writes against the current contents (a
-  // truncation becomes deletes of the stored entries past its seq and of
-  // those appended earlier in the same batch). Implementations call it and
+  // truncation becomes deletes of the stored records past its seq and of
+  // those put earlier in the same batch). Implementations call it and
   // kv_apply under one lock so no commit runs between them.
   Result<KvWrites> resolve(const WriteBatch& batch) const;
+
+ private:
+  // Deletes of every key in [first, end): put earlier in the batch or stored.
+  Status resolve_range(std::string_view first, std::string_view end, std::string_view what, KvWrites& resolved) const;
+  // Deletes of the actor's snapshots past `seq`, as the batch so far leaves them.
+  Status resolve_snapshots(std::string_view actor, uint64_t seq, KvWrites& resolved) const;
 };
 
 }  // namespace quorum::store

@@ -7,6 +7,7 @@
 //   s/<actor>\0<handler>                      -> projection snapshot
 //   i/<actor>\0<command id>                   -> idempotency record (the entry's seq)
 //   o/<actor>\0<be64 seq>\0<be32 index>       -> outbox effect bytes
+//   p/<actor>                                 -> replication meta (opaque here: replication/codec.hpp)
 //
 // Actor keys are not escaped: they are validated instead (non-empty, at most
 // kMaxActorKeyBytes, no NUL byte), so the NUL after <actor> ends it and no
@@ -27,6 +28,8 @@ inline constexpr size_t kMaxHandlerNameBytes = 128;
 inline constexpr size_t kMaxHandlerVersionBytes = 64;
 inline constexpr size_t kMaxProjectionBytes = size_t{16} << 20;  // 16 MiB
 inline constexpr size_t kMaxEffectBytes = size_t{1} << 20;       // 1 MiB
+// A replication meta record (replication::encode(Meta) is under 200 bytes).
+inline constexpr size_t kMaxReplicationMetaBytes = 1024;
 
 // kInvalidArgument unless non-empty, within bounds and free of NUL bytes.
 Status validate_actor_key(std::string_view key);
@@ -44,6 +47,9 @@ std::string snapshot_prefix(std::string_view actor);
 std::string idempotency_key(std::string_view actor, std::string_view command_id);
 std::string outbox_key(std::string_view actor, uint64_t seq, uint32_t index);
 std::string outbox_prefix(std::string_view actor);
+// "p/<actor>": the replication core's Meta of the actor's key. Not "r/":
+// r/<sha256> is reserved for plugin artifacts (docs/formats.md).
+std::string replication_meta_key(std::string_view actor);
 inline constexpr std::string_view kMetaPrefix = "m/";
 
 // The smallest key greater than every key that starts with `prefix`.

@@ -4,7 +4,8 @@
 // was built without errors always commits as a whole or not at all.
 //
 // Operations apply in the order they were added: a truncation followed by
-// appends replaces a log's tail; a put after a put of the same record wins.
+// appends replaces a log's tail; a put after a put of the same record wins;
+// a put after a delete of the same record stays (and the other way round).
 // The store does not check that appends extend the stored chain (the actor
 // and replication core do; recover_actor verifies it on every start).
 //
@@ -39,15 +40,17 @@ inline constexpr size_t kMaxBatchBytes = size_t{128} << 20;  // 128 MiB
 // One operation on the key-value space of layout.hpp.
 struct BatchOp {
   enum class Kind {
-    kPut,               // key -> value
-    kDelete,            // key
-    kTruncateLogAfter,  // delete every log entry of `actor` with seq > `seq`
+    kPut,                  // key -> value
+    kDelete,               // key
+    kTruncateLogAfter,     // delete every log entry of `actor` with seq > `seq`
+    kTruncateOutboxAfter,  // delete every outbox record of `actor` with source seq > `seq`
+    kDropSnapshotsAfter,   // delete every snapshot of `actor` whose seq > `seq`
   };
   Kind kind = Kind::kPut;
   std::string_view key;    // views of bytes the batch owns
   std::string_view value;
-  std::string_view actor;  // kTruncateLogAfter only
-  uint64_t seq = 0;        // kTruncateLogAfter only
+  std::string_view actor;  // the range kinds only
+  uint64_t seq = 0;        // the range kinds only
 };
 
 class WriteBatch {
@@ -72,10 +75,26 @@ class WriteBatch {
   // Adds an undelivered side effect of entry `source_seq`; removes it once confirmed.
   Status put_outbox(std::string_view actor, uint64_t source_seq, uint32_t index, std::string_view effect);
   Status delete_outbox(std::string_view actor, uint64_t source_seq, uint32_t index);
+  // The range deletions (truncate_log_after, truncate_outbox_after,
+  // drop_snapshots_after) are resolved at commit against the stored records
+  // and every earlier operation of the batch; seq UINT64_MAX deletes nothing.
+  //
   // Deletes the actor's log entries after `seq` (0: all). Only log entries:
   // the caller puts the new meta (and drops snapshots, idempotency and outbox
   // records past `seq`) in the same batch.
   Status truncate_log_after(std::string_view actor, uint64_t seq);
+  // Deletes the idempotency record of `command_id` (a truncation removed its entry).
+  Status delete_idempotency(std::string_view actor, std::string_view command_id);
+  // Deletes the actor's outbox records whose source seq is past `seq`.
+  Status truncate_outbox_after(std::string_view actor, uint64_t seq);
+  // Deletes the actor's snapshots whose seq is past `seq` (a snapshot of a
+  // truncated log must never be used), whatever handler wrote them; a stored
+  // snapshot that does not decode is dropped too (it is unusable anyway).
+  // Snapshots at or before `seq` stay, including ones put earlier in the batch.
+  Status drop_snapshots_after(std::string_view actor, uint64_t seq);
+  // Replaces the actor's replication meta: opaque bytes here (the replication
+  // core's encoding, replication/codec.hpp), at most kMaxReplicationMetaBytes.
+  Status put_replication_meta(std::string_view actor, std::string_view encoded);
 
   const std::vector<BatchOp>& ops() const noexcept { return ops_; }
   size_t size() const noexcept { return ops_.size(); }
@@ -87,6 +106,7 @@ class WriteBatch {
   // kResourceExhausted if one more operation of `op_bytes` would pass a bound.
   Status check_room(size_t op_bytes) const;
   void add(BatchOp op);
+  Status add_range(BatchOp::Kind kind, std::string_view actor, uint64_t seq);
   // Room for `size` bytes that stays put until clear().
   char* allocate(size_t size);
   std::string_view copy(std::string_view bytes);
