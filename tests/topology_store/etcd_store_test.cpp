@@ -14,6 +14,9 @@
 #include <atomic>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
 #include <thread>
 
 namespace quorum::cluster {
@@ -43,6 +46,18 @@ Topology eight_nodes() {
 
 const Node* find(const Placement& placement, std::string_view name) {
   return node_named(placement.topology(), name);
+}
+
+template <class Predicate>
+bool eventually(Predicate predicate, std::chrono::seconds deadline = 15s) {
+  const auto until = SteadyClock::now() + deadline;
+  while (SteadyClock::now() < until) {
+    if (predicate()) {
+      return true;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  return predicate();
 }
 
 class EtcdStoreTest : public testing::Test {
@@ -78,20 +93,66 @@ class EtcdStoreTest : public testing::Test {
     }
   }
 
-  EtcdTopologyStoreOptions options(const std::string& self) const {
+  EtcdTopologyStoreOptions options(const std::string& self, bool joint = false) const {
     EtcdTopologyStoreOptions options;
     options.url = etcd_->client_url();
     options.prefix = prefix_;
     options.self = self;
+    options.joint_transitions = joint;
     return options;
   }
 
-  // Starts one store per node of kNodes.
-  void start_all() {
+  // Starts one store per node of kNodes; each records the targets it announces (epoch -> target).
+  void start_all(bool joint = false) {
     for (const std::string& node : kNodes) {
-      stores_.push_back(std::make_unique<EtcdTopologyStore>(options(node)));
+      stores_.push_back(std::make_unique<EtcdTopologyStore>(options(node, joint)));
+      stores_.back()->on_change([this](std::shared_ptr<const Placement> placement) {
+        std::lock_guard lock(seen_mutex_);
+        seen_[placement->topology().epoch].insert(to_json(placement->topology()));
+      });
       Status started = stores_.back()->start();
       ASSERT_TRUE(started.ok()) << started.error().message;
+    }
+  }
+
+  // True when every running store shows `epoch` (0: any one epoch), joint or final as asked.
+  bool all_at(uint64_t epoch, bool joint) const {
+    const uint64_t first = stores_.front()->current()->topology().epoch;
+    for (const auto& store : stores_) {
+      const TopologyView view = store->state();
+      if (view.current->topology().epoch != (epoch == 0 ? first : epoch) || view.joint() != joint) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // The stored record.
+  StoredTopologyState record() const {
+    Result<EtcdTopologySnapshot> stored = read_etcd_topology(*gateway_, prefix_);
+    EXPECT_TRUE(stored.ok() && stored->state);
+    return stored.ok() && stored->state ? *stored->state : StoredTopologyState{};
+  }
+
+  // Reports every live node of the stored joint target but `except`, through the stores in turn.
+  void report_all(const std::set<std::string>& except = {}) {
+    const StoredTopologyState stored = record();
+    ASSERT_TRUE(stored.joint());
+    size_t i = 0;
+    for (const std::string& node : required_reporters(stored.state())) {
+      if (!except.contains(node)) {
+        Status reported = stores_[i++ % stores_.size()]->report_caught_up(node, stored.epoch);
+        ASSERT_TRUE(reported.ok()) << reported.error().message;
+      }
+    }
+  }
+
+  // Every epoch was announced with one target, by every store that announced it.
+  void expect_one_target_per_epoch() {
+    std::lock_guard lock(seen_mutex_);
+    EXPECT_FALSE(seen_.empty());
+    for (const auto& [epoch, targets] : seen_) {
+      EXPECT_EQ(targets.size(), 1u) << "epoch " << epoch << " was announced with different targets";
     }
   }
 
@@ -125,6 +186,8 @@ class EtcdStoreTest : public testing::Test {
   std::string prefix_;
   std::unique_ptr<EtcdGateway> gateway_;
   std::vector<std::unique_ptr<EtcdTopologyStore>> stores_;
+  std::mutex seen_mutex_;
+  std::map<uint64_t, std::set<std::string>> seen_;
 };
 
 TEST_F(EtcdStoreTest, EightStoresSeeChangesWithOneEpoch) {
@@ -146,10 +209,13 @@ TEST_F(EtcdStoreTest, EightStoresSeeChangesWithOneEpoch) {
             << " ms\n";
   const uint64_t epoch1 = stores_[0]->current()->topology().epoch;
   EXPECT_GT(epoch1, epoch0);
-  // The epoch is the etcd revision of the edit.
+  // The epoch is the stored record's: one sequence, one step for the edit (no gap).
   Result<EtcdTopologySnapshot> stored = read_etcd_topology(*gateway_, prefix_);
   ASSERT_TRUE(stored.ok());
-  EXPECT_EQ(epoch1, static_cast<uint64_t>(stored->document_revision));
+  ASSERT_TRUE(stored->state);
+  EXPECT_EQ(epoch1, stored->state->epoch);
+  EXPECT_EQ(epoch1, epoch0 + 1);
+  EXPECT_EQ(stored->state->document, stored->document);
   EXPECT_FALSE(find(*stores_[0]->current(), "FL-A-2")->live);
 
   // drain
@@ -189,9 +255,20 @@ TEST_F(EtcdStoreTest, EightStoresSeeChangesWithOneEpoch) {
 
 TEST_F(EtcdStoreTest, ConcurrentEditsAllApply) {
   ASSERT_TRUE(seed_etcd_topology(*gateway_, prefix_, eight_nodes()).ok());
+  std::mutex epochs_mutex;  // before the stores: outlives their callbacks
+  std::map<const EtcdTopologyStore*, std::vector<uint64_t>> epochs;
   EtcdTopologyStore a(options("FL-A-1"));
   EtcdTopologyStore b(options("TN-A-1"));
+  for (EtcdTopologyStore* store : {&a, &b}) {
+    store->on_change([&, store](std::shared_ptr<const Placement> placement) {
+      std::lock_guard lock(epochs_mutex);
+      epochs[store].push_back(placement->topology().epoch);
+      std::lock_guard seen_lock(seen_mutex_);
+      seen_[placement->topology().epoch].insert(to_json(placement->topology()));
+    });
+  }
   ASSERT_TRUE(a.start().ok());
+  const uint64_t first_epoch = a.current()->topology().epoch;
   ASSERT_TRUE(b.start().ok());
   constexpr int kEach = 10;
   std::atomic<int> failures{0};
@@ -216,9 +293,25 @@ TEST_F(EtcdStoreTest, ConcurrentEditsAllApply) {
   EXPECT_EQ(stored->document.data_centers[3].nodes.size(), 2u + kEach);
   EXPECT_EQ(stored->document.epoch, 1u + 2 * kEach);
   EXPECT_EQ(stored->alive, (std::set<std::string>{"FL-A-1", "TN-A-1"}));
-  ASSERT_TRUE(a.wait_for_revision(stored->revision, 10s));
-  EXPECT_NE(find(*a.current(), "UT-A-11"), nullptr);
-  EXPECT_NE(find(*a.current(), "TX-A-11"), nullptr);
+  // The record follows the document (a later revision, written by one of the stores).
+  EXPECT_TRUE(eventually([&] {
+    return find(*a.current(), "UT-A-11") != nullptr && find(*a.current(), "TX-A-11") != nullptr &&
+           a.current()->topology().epoch == b.current()->topology().epoch;
+  }));
+  // One sequence: each store's epochs rise, and every epoch has one target whoever announced it. Edits
+  // that land between two steps share one epoch, so there are at most as many epochs as edits.
+  stored = read_etcd_topology(*gateway_, prefix_);
+  ASSERT_TRUE(stored.ok() && stored->state);
+  EXPECT_GT(stored->state->epoch, first_epoch);
+  EXPECT_LE(stored->state->epoch, first_epoch + 1 + 2 * kEach);  // b's arrival, the edits
+  {
+    std::lock_guard lock(epochs_mutex);
+    for (const auto& [store, list] : epochs) {
+      EXPECT_TRUE(std::is_sorted(list.begin(), list.end()) &&
+                  std::adjacent_find(list.begin(), list.end()) == list.end());
+    }
+  }
+  expect_one_target_per_epoch();
   a.stop();
   b.stop();
 }
@@ -246,14 +339,139 @@ TEST_F(EtcdStoreTest, AGarbageDocumentIsReportedAndIgnored) {
   next.data_centers[0].nodes[0].live = false;  // FL-A-1 drained (the only alive node)
   put = gateway_->put(prefix_ + "topology", to_json(next));
   ASSERT_TRUE(put.ok());
-  ASSERT_TRUE(store.wait_for_revision(*put, 10s));
-  EXPECT_EQ(store.current()->topology().epoch, static_cast<uint64_t>(*put));
-  EXPECT_FALSE(find(*store.current(), "FL-A-1")->live);
+  ASSERT_TRUE(eventually([&] { return !find(*store.current(), "FL-A-1")->live; }));
+  EXPECT_EQ(store.current()->topology().epoch, before->topology().epoch + 1);
   const auto deadline = SteadyClock::now() + 10s;  // the callback runs just after the revision is applied
   while (callbacks.load() == 0 && SteadyClock::now() < deadline) {
     std::this_thread::sleep_for(5ms);
   }
   EXPECT_EQ(callbacks.load(), 1);
+  store.stop();
+}
+
+TEST_F(EtcdStoreTest, JointTransitionsFinalizeOnceEveryLiveNodeReported) {
+  ASSERT_TRUE(seed_etcd_topology(*gateway_, prefix_, eight_nodes()).ok());
+  start_all(true);
+  // The nodes' arrivals were folded into one pending transition: report it final.
+  ASSERT_TRUE(eventually([&] { return all_at(0, true) && record().down.empty(); }));
+  report_all();
+  ASSERT_TRUE(eventually([&] { return all_at(0, false); }));
+  const uint64_t final_epoch = stores_[0]->current()->topology().epoch;
+
+  // An operator's drain: joint with the final epoch on every store.
+  ASSERT_TRUE(stores_[1]->drain("TN-A-1").ok());
+  ASSERT_TRUE(eventually([&] { return all_at(final_epoch + 1, true); }));
+  const TopologyView joint = stores_[5]->state();
+  EXPECT_EQ(joint.previous->topology().epoch, final_epoch);
+  EXPECT_TRUE(find(*joint.previous, "TN-A-1")->live);
+  EXPECT_FALSE(find(*joint.current, "TN-A-1")->live);
+  // A second edit waits.
+  ASSERT_TRUE(stores_[2]->drain("UT-A-1").ok());
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(all_at(final_epoch + 1, true));
+  // Reports: a late one and one for an unknown node change nothing; all but one: still joint.
+  EXPECT_TRUE(stores_[0]->report_caught_up("FL-A-1", final_epoch).ok());
+  Status unknown = stores_[0]->report_caught_up("ZZ-A-1", final_epoch + 1);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, ErrorCode::kInvalidArgument);
+  report_all({"TX-B-1"});
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(all_at(final_epoch + 1, true));
+  Result<EtcdTopologySnapshot> stored = read_etcd_topology(*gateway_, prefix_);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->reports[final_epoch + 1].size(), 6u);  // 8 nodes, TN-A-1 drained, TX-B-1 missing
+  ASSERT_TRUE(stores_[7]->report_caught_up("TX-B-1", final_epoch + 1).ok());
+  // Final, then the waiting edit: joint again, with the reports cleared.
+  ASSERT_TRUE(eventually([&] { return all_at(final_epoch + 2, true); }));
+  const TopologyView next = stores_[0]->state();
+  EXPECT_EQ(next.previous->topology().epoch, final_epoch + 1);
+  EXPECT_FALSE(find(*next.previous, "TN-A-1")->live);
+  EXPECT_FALSE(find(*next.current, "UT-A-1")->live);
+  stored = read_etcd_topology(*gateway_, prefix_);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_TRUE(stored->reports.empty());
+  expect_one_target_per_epoch();
+}
+
+TEST_F(EtcdStoreTest, ANodeLostWhileJointIsFoldedInAndNotAwaited) {
+  ASSERT_TRUE(seed_etcd_topology(*gateway_, prefix_, eight_nodes()).ok());
+  start_all(true);
+  ASSERT_TRUE(eventually([&] { return all_at(0, true) && record().down.empty(); }));
+  report_all();
+  ASSERT_TRUE(eventually([&] { return all_at(0, false); }));
+  const uint64_t final_epoch = stores_[0]->current()->topology().epoch;
+  ASSERT_TRUE(stores_[0]->drain("FL-B-1").ok());
+  ASSERT_TRUE(eventually([&] { return all_at(final_epoch + 1, true); }));
+  report_all({"UT-B-1"});
+  // UT-B-1 stops before reporting (its alive key goes): folded, joint with the same final epoch.
+  stores_.back()->stop();
+  stores_.pop_back();
+  ASSERT_TRUE(eventually([&] { return all_at(final_epoch + 2, true); }));
+  const TopologyView folded = stores_[3]->state();
+  EXPECT_EQ(folded.previous->topology().epoch, final_epoch);
+  EXPECT_FALSE(find(*folded.current, "UT-B-1")->live);
+  EXPECT_FALSE(required_reporters(record().state()).contains("UT-B-1"));
+  report_all();
+  ASSERT_TRUE(eventually([&] { return all_at(final_epoch + 2, false); }));
+  expect_one_target_per_epoch();
+}
+
+TEST_F(EtcdStoreTest, ALeaseExpiryIsExactlyOneEdit) {
+  ASSERT_TRUE(seed_etcd_topology(*gateway_, prefix_, eight_nodes()).ok());
+  start_all();
+  stores_.back()->stop();  // revokes; restarted below as a store that crashes
+  stores_.pop_back();
+  EtcdTopologyStoreOptions no_revoke = options("UT-B-1");
+  no_revoke.revoke_lease_on_stop = false;
+  stores_.push_back(std::make_unique<EtcdTopologyStore>(no_revoke));
+  ASSERT_TRUE(stores_.back()->start().ok());
+  ASSERT_TRUE(eventually([&] { return all_at(0, false) && find(*stores_[0]->current(), "UT-B-1")->live; }));
+  const uint64_t before = stores_[0]->current()->topology().epoch;
+  std::unique_ptr<EtcdTopologyStore> crashed = std::move(stores_.back());
+  stores_.pop_back();
+  crashed->stop();
+  // Seven stores see the expiry and each tries to write it: one txn wins, one epoch.
+  ASSERT_TRUE(eventually([&] { return all_at(before + 1, false); }, 20s));
+  EXPECT_FALSE(find(*stores_[0]->current(), "UT-B-1")->live);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE(all_at(before + 1, false));
+  EXPECT_EQ(record().epoch, before + 1);
+  EXPECT_EQ(record().down, std::set<std::string>{"UT-B-1"});
+  expect_one_target_per_epoch();
+}
+
+TEST_F(EtcdStoreTest, AGarbageRecordIsRefusedAndLeftAsItIs) {
+  ASSERT_TRUE(seed_etcd_topology(*gateway_, prefix_, eight_nodes()).ok());
+  EtcdTopologyStore store(options("FL-A-1"));
+  ASSERT_TRUE(store.start().ok());
+  const auto before = store.current();
+  const std::string garbage = "{ \"version\": 1, \"epoch\": -3 }";
+  ASSERT_TRUE(gateway_->put(prefix_ + "state", garbage).ok());
+  ASSERT_TRUE(eventually([&] { return store.rejected_states() == 1; }));
+  // An edit of the document goes through (FL-A-1, the only node alive, drained); the record is not
+  // rebuilt over the garbage, so the target stays.
+  ASSERT_TRUE(store.drain("FL-A-1").ok());
+  std::this_thread::sleep_for(300ms);
+  Result<EtcdRange> value = gateway_->get(prefix_ + "state");
+  ASSERT_TRUE(value.ok());
+  ASSERT_EQ(value->kvs.size(), 1u);
+  EXPECT_EQ(value->kvs[0].value, garbage);
+  EXPECT_EQ(store.current(), before);
+  Result<EtcdTopologySnapshot> stored = read_etcd_topology(*gateway_, prefix_);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_FALSE(stored->state);
+  EXPECT_NE(stored->state_error.find("\"epoch\""), std::string::npos) << stored->state_error;
+  // A node starting now refuses to start, naming the key.
+  EtcdTopologyStore late(options("TN-A-1"));
+  Status started = late.start();
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(started.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(started.error().message.find(prefix_ + "state"), std::string::npos) << started.error().message;
+  // Deleted by the operator: written again, above the epoch the node saw, with the drain.
+  ASSERT_TRUE(gateway_->erase(prefix_ + "state").ok());
+  ASSERT_TRUE(eventually([&] { return !find(*store.current(), "FL-A-1")->live; }));
+  EXPECT_GT(store.current()->topology().epoch, before->topology().epoch);
+  EXPECT_EQ(record().epoch, store.current()->topology().epoch);
   store.stop();
 }
 

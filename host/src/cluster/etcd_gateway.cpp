@@ -275,7 +275,12 @@ Result<int64_t> EtcdGateway::erase(std::string_view key) {
 }
 
 Result<bool> EtcdGateway::put_if_unchanged(std::string_view key, std::string_view value, int64_t mod_revision) {
-  json compare{{"key", base64(key)}, {"result", "EQUAL"}};
+  return put_if_revision(key, mod_revision, key, value, {});
+}
+
+Result<bool> EtcdGateway::put_if_revision(std::string_view compare_key, int64_t mod_revision, std::string_view key,
+                                          std::string_view value, std::string_view clear_prefix) {
+  json compare{{"key", base64(compare_key)}, {"result", "EQUAL"}};
   if (mod_revision == 0) {
     compare["target"] = "CREATE";
     compare["create_revision"] = "0";
@@ -283,9 +288,12 @@ Result<bool> EtcdGateway::put_if_unchanged(std::string_view key, std::string_vie
     compare["target"] = "MOD";
     compare["mod_revision"] = std::to_string(mod_revision);
   }
-  const json request{
-      {"compare", json::array({compare})},
-      {"success", json::array({json{{"request_put", {{"key", base64(key)}, {"value", base64(value)}}}}})}};
+  json success = json::array({json{{"request_put", {{"key", base64(key)}, {"value", base64(value)}}}}});
+  if (!clear_prefix.empty()) {
+    success.push_back(json{{"request_delete_range",
+                            {{"key", base64(clear_prefix)}, {"range_end", base64(etcd_prefix_end(clear_prefix))}}}});
+  }
+  const json request{{"compare", json::array({compare})}, {"success", std::move(success)}};
   Result<json> answer = parse_answer(call("/v3/kv/txn", request.dump()));
   if (!answer) {
     return answer.error();

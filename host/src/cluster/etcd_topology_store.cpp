@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <string>
+#include <utility>
 
 namespace quorum::cluster {
 
@@ -22,6 +24,27 @@ Error no_document(std::string_view prefix) {
                                               "; seed it (quorumd --etcd URL --topology FILE)");
 }
 
+// "<reports_prefix><epoch>/<node>" -> {epoch, node}; nullopt for anything else.
+std::optional<std::pair<uint64_t, std::string>> parse_report_key(std::string_view key,
+                                                                 std::string_view reports_prefix) {
+  if (!key.starts_with(reports_prefix)) {
+    return std::nullopt;
+  }
+  key.remove_prefix(reports_prefix.size());
+  const size_t slash = key.find('/');
+  if (slash == 0 || slash == std::string_view::npos || slash > 19 || slash + 1 == key.size()) {
+    return std::nullopt;
+  }
+  uint64_t epoch = 0;
+  for (char c : key.substr(0, slash)) {
+    if (c < '0' || c > '9') {
+      return std::nullopt;
+    }
+    epoch = epoch * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return std::pair<uint64_t, std::string>(epoch, std::string(key.substr(slash + 1)));
+}
+
 }  // namespace
 
 // ---- Free functions ----
@@ -33,6 +56,8 @@ Result<EtcdTopologySnapshot> read_etcd_topology(EtcdGateway& gateway, std::strin
   }
   const std::string document_key = document_key_of(prefix);
   const std::string alive_prefix = std::string(prefix) + "alive/";
+  const std::string state_key = std::string(prefix) + "state";
+  const std::string reports_prefix = std::string(prefix) + "reports/";
   EtcdTopologySnapshot snapshot;
   bool found = false;
   for (const EtcdKeyValue& kv : range->kvs) {
@@ -48,6 +73,16 @@ Result<EtcdTopologySnapshot> read_etcd_topology(EtcdGateway& gateway, std::strin
       found = true;
     } else if (kv.key.starts_with(alive_prefix)) {
       snapshot.alive.insert(kv.key.substr(alive_prefix.size()));
+    } else if (kv.key == state_key) {
+      snapshot.state_revision = kv.mod_revision;
+      Result<StoredTopologyState> parsed = parse_stored_topology_state(kv.value);
+      if (parsed) {
+        snapshot.state = std::move(parsed).value();
+      } else {
+        snapshot.state_error = parsed.error().message;
+      }
+    } else if (auto report = parse_report_key(kv.key, reports_prefix)) {
+      snapshot.reports[report->first].insert(report->second);
     }
   }
   if (!found) {
@@ -149,12 +184,38 @@ Status EtcdTopologyStore::start() {
   if (Status registered = register_alive(**gateway); !registered) {
     return make_error(registered.error().code, "cannot start the topology store: " + registered.error().message);
   }
-  Result<int64_t> revision = resync(**gateway, false);
-  if (!revision || !current()) {
+  const auto fail = [&](Error error) {
     (void)(*gateway)->lease_revoke(lease_);
-    return revision ? make_error(ErrorCode::kInvalidArgument,
-                                 "the topology stored at " + document_key() + " is invalid (see the log)")
-                    : revision.error();
+    return error;
+  };
+  // Range, then step the record (creating it if there is none) until this node has nothing to write: its
+  // first view is then the latest record. Bounded: each round either ends or saw another node's write.
+  int64_t revision = 0;
+  for (int round = 0;; ++round) {
+    Result<int64_t> ranged = resync(**gateway, false);
+    if (!ranged) {
+      return fail(ranged.error());
+    }
+    revision = *ranged;
+    {
+      std::lock_guard lock(mutex_);
+      if (record_refused_) {
+        return fail(make_error(ErrorCode::kFailedPrecondition, "the topology state stored at " + state_key() +
+                                                                   " is invalid: " + record_error_ +
+                                                                   " (fix or delete it: the nodes write it again)"));
+      }
+    }
+    Result<Advanced> advanced = advance(**gateway);
+    if (!advanced) {
+      return fail(advanced.error());
+    }
+    if (*advanced == Advanced::kNothing || round == 8) {
+      break;
+    }
+  }
+  if (!current()) {
+    return fail(make_error(ErrorCode::kInvalidArgument,
+                           "the topology stored at " + document_key() + " cannot be placed (see the log)"));
   }
   {
     std::lock_guard lock(mutex_);
@@ -162,7 +223,7 @@ Status EtcdTopologyStore::start() {
   }
   spdlog::info("topology: etcd {} prefix {}: epoch {}, {} alive", options_.url, options_.prefix,
                current()->topology().epoch, alive_.size());
-  watch_thread_ = std::thread([this, next = *revision + 1] { watch_loop(next); });
+  watch_thread_ = std::thread([this, next = revision + 1] { watch_loop(next); });
   lease_thread_ = std::thread([this] { lease_loop(); });
   return {};
 }
@@ -197,7 +258,12 @@ void EtcdTopologyStore::stop() {
 
 std::shared_ptr<const Placement> EtcdTopologyStore::current() const {
   std::lock_guard lock(mutex_);
-  return current_;
+  return view_.current;
+}
+
+TopologyView EtcdTopologyStore::state() const {
+  std::lock_guard lock(mutex_);
+  return view_;
 }
 
 void EtcdTopologyStore::on_change(std::function<void(std::shared_ptr<const Placement>)> callback) {
@@ -227,6 +293,11 @@ uint64_t EtcdTopologyStore::rejected_documents() const {
   return rejected_documents_;
 }
 
+uint64_t EtcdTopologyStore::rejected_states() const {
+  std::lock_guard lock(mutex_);
+  return rejected_states_;
+}
+
 bool EtcdTopologyStore::stopping() const {
   std::lock_guard lock(mutex_);
   return stopping_;
@@ -250,32 +321,173 @@ bool EtcdTopologyStore::apply_document_locked(const std::string& value, int64_t 
   if (!parsed) {
     ++rejected_documents_;
     spdlog::error("topology: ignoring the document at {} (revision {}): {}; keeping epoch {}", document_key(), revision,
-                  parsed.error().message, current_ ? current_->topology().epoch : 0);
+                  parsed.error().message, view_.current ? view_.current->topology().epoch : 0);
     return false;
   }
   document_ = std::move(parsed).value();
   return true;
 }
 
-std::shared_ptr<const Placement> EtcdTopologyStore::republish_locked(int64_t revision) {
-  if (document_.data_centers.empty()) {
-    return nullptr;  // no valid document yet
+bool EtcdTopologyStore::apply_state_locked(const std::string& value, int64_t revision) {
+  Result<StoredTopologyState> parsed = parse_stored_topology_state(value);
+  if (!parsed) {
+    ++rejected_states_;
+    record_refused_ = true;
+    record_error_ = parsed.error().message;
+    spdlog::error("topology: the record at {} (revision {}) is invalid: {}; keeping epoch {} and leaving it as it is",
+                  state_key(), revision, record_error_, view_.current ? view_.current->topology().epoch : 0);
+    return false;
   }
-  Topology candidate = effective_topology(
-      document_, [this](std::string_view name) { return alive_.contains(name); }, static_cast<uint64_t>(revision));
-  if (current_ && same_except_epoch(candidate, current_->topology())) {
-    return nullptr;
+  record_ = std::move(parsed).value();
+  record_revision_ = revision;
+  record_refused_ = false;
+  record_error_.clear();
+  return true;
+}
+
+void EtcdTopologyStore::apply_key_locked(const EtcdKeyValue& kv, bool deleted) {
+  if (kv.key == document_key()) {
+    if (deleted) {
+      spdlog::error("topology: {} was deleted; keeping epoch {}", kv.key,
+                    view_.current ? view_.current->topology().epoch : 0);
+    } else {
+      apply_document_locked(kv.value, kv.mod_revision);
+    }
+  } else if (kv.key.starts_with(alive_prefix())) {
+    std::string name = kv.key.substr(alive_prefix().size());
+    if (deleted) {
+      alive_.erase(name);
+    } else {
+      alive_.insert(std::move(name));
+    }
+  } else if (kv.key == state_key()) {
+    if (deleted) {
+      // An operator removed it (e.g. a refused one): the nodes write it again, above the epoch they saw.
+      spdlog::warn("topology: {} was deleted; it is written again from the document", kv.key);
+      record_.reset();
+      record_revision_ = 0;
+      record_refused_ = false;
+    } else {
+      apply_state_locked(kv.value, kv.mod_revision);
+    }
+  } else if (auto report = parse_report_key(kv.key, reports_prefix())) {
+    if (deleted) {
+      auto it = reports_.find(report->first);
+      if (it != reports_.end()) {
+        it->second.erase(report->second);
+        if (it->second.empty()) {
+          reports_.erase(it);
+        }
+      }
+    } else {
+      reports_[report->first].insert(std::move(report->second));
+    }
   }
-  if (current_ && candidate.epoch <= current_->topology().epoch) {
-    candidate.epoch = current_->topology().epoch + 1;  // never backwards (see the header)
+}
+
+std::optional<TopologyView> EtcdTopologyStore::republish_locked() {
+  if (!record_) {
+    return std::nullopt;  // none yet (or deleted): the view stays until one is written
   }
-  Result<Placement> placement = Placement::create(std::move(candidate));
-  if (!placement) {
-    spdlog::error("topology: cannot place the topology at revision {}: {}", revision, placement.error().message);
-    return nullptr;
+  const TopologyState state = record_->state();
+  const bool same_target = view_.current && view_.current->topology() == state.target;
+  const bool same_from =
+      (!state.from && !view_.previous) || (state.from && view_.previous && view_.previous->topology() == *state.from);
+  if (same_target && same_from) {
+    return std::nullopt;
   }
-  current_ = std::make_shared<const Placement>(std::move(placement).value());
-  return current_;
+  TopologyView next = view_;
+  if (!same_target) {
+    Result<Placement> placement = Placement::create(state.target);
+    if (!placement) {
+      spdlog::error("topology: cannot place epoch {}: {}", state.target.epoch, placement.error().message);
+      return std::nullopt;
+    }
+    next.current = std::make_shared<const Placement>(std::move(placement).value());
+  }
+  if (!state.from) {
+    next.previous = nullptr;
+  } else if (!same_from) {
+    Result<Placement> placement = Placement::create(*state.from);
+    if (!placement) {
+      spdlog::error("topology: cannot place epoch {}: {}", state.from->epoch, placement.error().message);
+      return std::nullopt;
+    }
+    next.previous = std::make_shared<const Placement>(std::move(placement).value());
+  }
+  view_ = next;
+  return view_;
+}
+
+void EtcdTopologyStore::announce(const std::optional<TopologyView>& changed) {
+  if (!changed) {
+    return;
+  }
+  std::function<void(std::shared_ptr<const Placement>)> callback;
+  {
+    std::lock_guard lock(mutex_);
+    callback = callback_;
+  }
+  spdlog::info(
+      "topology: epoch {} {}", changed->current->topology().epoch,
+      changed->previous ? "joint with " + std::to_string(changed->previous->topology().epoch) : std::string("final"));
+  if (callback) {
+    callback(changed->current);
+  }
+}
+
+Result<EtcdTopologyStore::Advanced> EtcdTopologyStore::advance(EtcdGateway& gateway) {
+  std::string text;
+  int64_t expected = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (record_refused_ || document_.data_centers.empty()) {
+      return Advanced::kNothing;  // never build on (or over) a record that does not parse
+    }
+    std::optional<StoredTopologyState> next = record_;
+    if (next) {
+      next->reported.clear();
+      if (const auto reports = reports_.find(next->epoch); reports != reports_.end()) {
+        for (const std::string& name : reports->second) {
+          if (node_named(next->document, name) != nullptr) {
+            next->reported.insert(name);
+          }
+        }
+      }
+    }
+    const auto alive = [this](std::string_view name) { return alive_.contains(name); };
+    bool changed = false;
+    for (int step = 0; step < 4; ++step) {
+      const bool first = !next;
+      std::optional<StoredTopologyState> stepped =
+          next_stored_topology_state(next, document_, alive, options_.joint_transitions);
+      if (!stepped) {
+        break;
+      }
+      if (first) {
+        // At least the revision it was read at: nodes of earlier versions published etcd revisions as
+        // epochs, and a record written anew (first, or after an operator deleted it) never goes below them
+        // nor below what this node saw.
+        stepped->epoch = std::max(stepped->epoch, static_cast<uint64_t>(std::max<int64_t>(applied_revision_, 1)));
+        if (view_.current) {
+          stepped->epoch = std::max(stepped->epoch, view_.current->topology().epoch + 1);
+        }
+      }
+      next = std::move(stepped);
+      changed = true;
+    }
+    if (!changed) {
+      return Advanced::kNothing;
+    }
+    next->reported.clear();  // etcd keeps reports as keys; the write clears them
+    text = to_json(*next);
+    expected = record_ ? record_revision_ : 0;
+  }
+  Result<bool> written = gateway.put_if_revision(state_key(), expected, state_key(), text, reports_prefix());
+  if (!written) {
+    return written.error();
+  }
+  return *written ? Advanced::kWrote : Advanced::kLost;
 }
 
 Result<int64_t> EtcdTopologyStore::resync(EtcdGateway& gateway, bool notify) {
@@ -283,45 +495,35 @@ Result<int64_t> EtcdTopologyStore::resync(EtcdGateway& gateway, bool notify) {
   if (!range) {
     return range.error();
   }
-  const std::string key = document_key();
-  const std::string alive = alive_prefix();
-  std::shared_ptr<const Placement> changed;
-  std::function<void(std::shared_ptr<const Placement>)> callback;
+  std::optional<TopologyView> changed;
   {
     std::lock_guard lock(mutex_);
-    int64_t highest = 0;
     bool document_found = false;
-    std::set<std::string, std::less<>> alive_now;
+    bool state_found = false;
+    alive_.clear();
+    reports_.clear();
     for (const EtcdKeyValue& kv : range->kvs) {
-      highest = std::max(highest, kv.mod_revision);
-      if (kv.key == key) {
-        document_found = true;
-        apply_document_locked(kv.value, kv.mod_revision);
-      } else if (kv.key.starts_with(alive)) {
-        alive_now.insert(kv.key.substr(alive.size()));
-      }
+      document_found = document_found || kv.key == document_key();
+      state_found = state_found || kv.key == state_key();
+      apply_key_locked(kv, false);
     }
     if (!document_found) {
-      if (!current_) {
+      if (!view_.current) {
         return no_document(options_.prefix);
       }
-      spdlog::error("topology: {} is missing; keeping epoch {}", key, current_->topology().epoch);
+      spdlog::error("topology: {} is missing; keeping epoch {}", document_key(), view_.current->topology().epoch);
     }
-    alive_ = std::move(alive_now);
-    int64_t epoch = highest;
-    if (current_ && epoch <= static_cast<int64_t>(current_->topology().epoch)) {
-      epoch = range->revision;  // something changed while the watch was down (see the header)
+    if (!state_found) {
+      record_.reset();
+      record_revision_ = 0;
+      record_refused_ = false;
     }
-    changed = republish_locked(epoch);
+    changed = republish_locked();
     applied_revision_ = std::max(applied_revision_, range->revision);
-    callback = callback_;
   }
   changed_.notify_all();
-  if (changed && notify) {
-    spdlog::info("topology: epoch {} (re-read {})", changed->topology().epoch, options_.prefix);
-  }
-  if (changed && callback && notify) {
-    callback(changed);
+  if (notify) {
+    announce(changed);
   }
   return range->revision;
 }
@@ -330,8 +532,6 @@ void EtcdTopologyStore::watch_loop(int64_t next_revision) {
   Result<std::unique_ptr<EtcdGateway>> gateway =
       EtcdGateway::create(options_.url, EtcdGateway::Options{options_.request_timeout});
   QUORUM_ASSERT(gateway.ok());  // start() created one with the same URL
-  const std::string key = document_key();
-  const std::string alive = alive_prefix();
   std::chrono::milliseconds backoff = kBackoffMin;
   bool resync_needed = false;
   bool down = false;
@@ -357,6 +557,9 @@ void EtcdTopologyStore::watch_loop(int64_t next_revision) {
       }
       next_revision = *revision + 1;
       resync_needed = false;
+      if (Result<Advanced> advanced = advance(**gateway); !advanced) {
+        spdlog::warn("topology: cannot write {}: {}", state_key(), advanced.error().message);
+      }
     }
     Result<std::unique_ptr<EtcdWatch>> opened = EtcdWatch::open(
         options_.url, options_.prefix, etcd_prefix_end(options_.prefix), next_revision, options_.request_timeout);
@@ -403,39 +606,23 @@ void EtcdTopologyStore::watch_loop(int64_t next_revision) {
       if (m.events.empty()) {
         continue;
       }
-      std::shared_ptr<const Placement> changed;
-      std::function<void(std::shared_ptr<const Placement>)> callback;
+      std::optional<TopologyView> changed;
       {
         std::lock_guard lock(mutex_);
         int64_t revision = 0;
         for (const EtcdEvent& event : m.events) {
           revision = std::max(revision, event.kv.mod_revision);
-          if (event.kv.key == key) {
-            if (event.deleted) {
-              spdlog::error("topology: {} was deleted; keeping epoch {}", key, current_->topology().epoch);
-            } else {
-              apply_document_locked(event.kv.value, event.kv.mod_revision);
-            }
-          } else if (event.kv.key.starts_with(alive)) {
-            std::string name = event.kv.key.substr(alive.size());
-            if (event.deleted) {
-              alive_.erase(name);
-            } else {
-              alive_.insert(std::move(name));
-            }
-          }
+          apply_key_locked(event.kv, event.deleted);
         }
-        changed = republish_locked(revision);
+        changed = republish_locked();
         applied_revision_ = std::max(applied_revision_, revision);
         next_revision = std::max(next_revision, revision + 1);
-        callback = callback_;
       }
       changed_.notify_all();
-      if (changed) {
-        spdlog::info("topology: epoch {}", changed->topology().epoch);
-        if (callback) {
-          callback(changed);
-        }
+      announce(changed);
+      // This node's step of the record after every applied change (a lost race is answered by the watch).
+      if (Result<Advanced> advanced = advance(**gateway); !advanced) {
+        spdlog::warn("topology: cannot write {}: {}", state_key(), advanced.error().message);
       }
     }
     {
@@ -500,6 +687,36 @@ Status EtcdTopologyStore::mutate(const TopologyEdit& edit) {
     return edited.error();
   }
   return {};
+}
+
+Status EtcdTopologyStore::report_caught_up(std::string_view node, uint64_t epoch) {
+  int64_t revision = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (!record_ || record_refused_) {
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "topology: no valid record at " + state_key() + " to report on");
+    }
+    if (node_named(record_->document, node) == nullptr) {
+      return make_error(ErrorCode::kInvalidArgument, "topology: " + std::string(node) + " is not a node of epoch " +
+                                                         std::to_string(record_->epoch) + "; its report is refused");
+    }
+    if (!record_->joint() || record_->epoch != epoch) {
+      return {};  // late, or already final: nothing to report
+    }
+    revision = record_revision_;
+  }
+  Result<std::unique_ptr<EtcdGateway>> gateway =
+      EtcdGateway::create(options_.url, EtcdGateway::Options{options_.request_timeout});
+  if (!gateway) {
+    return gateway.error();
+  }
+  const std::string key = reports_prefix() + std::to_string(epoch) + "/" + std::string(node);
+  Result<bool> written = (*gateway)->put_if_revision(state_key(), revision, key, node, {});
+  if (!written) {
+    return written.error();
+  }
+  return {};  // false: the record moved on since (final, or a folded target): the report is moot
 }
 
 Status EtcdTopologyStore::add_node(std::string_view data_center, Node node) {

@@ -23,8 +23,8 @@ Error io_error(const std::string& what, const std::string& path) {
   return make_error(ErrorCode::kIo, what + " " + path + ": " + std::strerror(errno));
 }
 
-// Reads at most kMaxTopologyFileBytes.
-Result<std::string> read_bounded(const std::string& path) {
+// Reads at most `limit` bytes.
+Result<std::string> read_bounded(const std::string& path, size_t limit = kMaxTopologyFileBytes) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return io_error("cannot open topology file", path);
@@ -44,10 +44,10 @@ Result<std::string> read_bounded(const std::string& path) {
     if (n == 0) {
       break;
     }
-    if (content.size() + static_cast<size_t>(n) > kMaxTopologyFileBytes) {
+    if (content.size() + static_cast<size_t>(n) > limit) {
       ::close(fd);
-      return make_error(ErrorCode::kInvalidArgument, "topology file " + path + " is larger than " +
-                                                         std::to_string(kMaxTopologyFileBytes) + " bytes");
+      return make_error(ErrorCode::kInvalidArgument,
+                        "topology file " + path + " is larger than " + std::to_string(limit) + " bytes");
     }
     content.append(buffer, static_cast<size_t>(n));
   }
@@ -59,7 +59,8 @@ Result<std::string> read_bounded(const std::string& path) {
 class FileLock {
  public:
   explicit FileLock(const std::string& path)
-      : fd_(::open((path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+      // Read-only: closing it then wakes no inotify watcher (IN_CLOSE_WRITE); flock needs no write access.
+      : fd_(::open((path + ".lock").c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644)) {
     if (fd_ >= 0) {
       while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
       }
@@ -90,11 +91,10 @@ std::vector<std::string> node_names(const Topology& topology) {
 
 }  // namespace
 
-Status write_topology_file(const std::string& path, const Topology& topology) {
-  if (Status valid = validate(topology); !valid) {
-    return valid;
-  }
-  const std::string text = to_json(topology);
+namespace {
+
+// Replaces `path` by `text`: temp file, fsync, rename, directory fsync.
+Status write_file_atomically(const std::string& path, const std::string& text) {
   const std::string temp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
@@ -135,6 +135,46 @@ Status write_topology_file(const std::string& path, const Topology& topology) {
   return {};
 }
 
+// The record at `state_path`, read with the lock held: nullopt if absent.
+Result<std::optional<StoredTopologyState>> read_state_locked(const std::string& state_path) {
+  struct stat info {};
+  if (::stat(state_path.c_str(), &info) != 0) {
+    if (errno == ENOENT) {
+      return std::optional<StoredTopologyState>();
+    }
+    return io_error("cannot stat topology state", state_path);
+  }
+  Result<std::string> content = read_bounded(state_path, kMaxTopologyStateBytes);
+  if (!content) {
+    return content.error();
+  }
+  Result<StoredTopologyState> parsed = parse_stored_topology_state(*content);
+  if (!parsed) {
+    return make_error(parsed.error().code, state_path + ": " + parsed.error().message +
+                                               " (left as it is; fix or remove it: the nodes rebuild it)");
+  }
+  return std::optional<StoredTopologyState>(std::move(parsed).value());
+}
+
+}  // namespace
+
+std::string topology_state_path(const std::string& topology_path) { return topology_path + ".state"; }
+
+Status write_topology_file(const std::string& path, const Topology& topology) {
+  if (Status valid = validate(topology); !valid) {
+    return valid;
+  }
+  return write_file_atomically(path, to_json(topology));
+}
+
+Result<std::optional<StoredTopologyState>> read_topology_state(const std::string& topology_path) {
+  FileLock lock(topology_path);
+  if (!lock.ok()) {
+    return io_error("cannot lock", topology_path + ".lock");
+  }
+  return read_state_locked(topology_state_path(topology_path));
+}
+
 Result<Topology> edit_topology_file(const std::string& path, const TopologyEdit& edit) {
   FileLock lock(path);
   if (!lock.ok()) {
@@ -157,7 +197,9 @@ Result<Topology> edit_topology_file(const std::string& path, const TopologyEdit&
 }
 
 StaticTopologyStore::StaticTopologyStore(StaticTopologyStoreOptions options)
-    : options_(std::move(options)), detector_(options_.self, options_.failure_timeout) {
+    : options_(std::move(options)),
+      state_path_(topology_state_path(options_.path)),
+      detector_(options_.self, options_.failure_timeout) {
   QUORUM_ASSERT(options_.poll_interval.count() > 0);
 }
 
@@ -173,25 +215,17 @@ Status StaticTopologyStore::start() {
     return make_error(ErrorCode::kIo, std::string("topology store: cannot create an eventfd: ") + std::strerror(errno));
   }
   const bool watched = watch_file();
-  Status loaded = [&]() -> Status {
-    Result<std::string> content = read_bounded(options_.path);
-    if (!content) {
-      return content.error();
-    }
-    Result<Topology> parsed = parse_topology(*content);
-    if (!parsed) {
-      return make_error(parsed.error().code, options_.path + ": " + parsed.error().message);
-    }
-    // The checks above give start() its error; the store then loads the file as the watcher does.
-    reload_locked(true);
-    if (!recompute_locked()) {
-      return make_error(ErrorCode::kInvalidArgument, "topology file " + options_.path + " changed while read");
-    }
-    return {};
-  }();
-  if (!loaded) {
+  files_changed_locked();  // the stamps before the read: a later edit is seen as a change
+  Refused refused = Refused::kNone;
+  Result<Synced> synced = sync_files(verdicts_, std::nullopt, nullptr, 0, &refused);
+  if (!synced) {
     close_fds();
-    return loaded;
+    return synced.error();
+  }
+  publish_locked(std::move(synced).value());
+  if (!view_.current) {
+    close_fds();
+    return make_error(ErrorCode::kInvalidArgument, "topology file " + options_.path + ": cannot place its target");
   }
   if (!watched) {
     spdlog::info("topology: polling {} every {} ms", options_.path, options_.poll_interval.count());
@@ -246,13 +280,14 @@ bool StaticTopologyStore::watch_file() {
   const std::filesystem::path path(options_.path);
   const std::string dir = path.has_parent_path() ? path.parent_path().string() : std::string(".");
   file_name_ = path.filename().string();
+  state_name_ = std::filesystem::path(state_path_).filename().string();
   const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd < 0) {
     spdlog::warn("topology: inotify unavailable ({})", std::strerror(errno));
     return false;
   }
-  constexpr uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ATTRIB | IN_DELETE_SELF |
-                             IN_MOVE_SELF | IN_ONLYDIR;
+  constexpr uint32_t kMask =
+      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
   if (::inotify_add_watch(fd, dir.c_str(), kMask) < 0) {
     spdlog::warn("topology: cannot watch {} with inotify ({})", dir, std::strerror(errno));
     ::close(fd);
@@ -288,7 +323,7 @@ bool StaticTopologyStore::drain_file_events() {
         inotify_fd_ = -1;
         return true;
       }
-      if ((event.mask & IN_Q_OVERFLOW) != 0 || name == file_name_) {
+      if ((event.mask & IN_Q_OVERFLOW) != 0 || name == file_name_ || name == state_name_) {
         relevant = true;
       }
     }
@@ -298,7 +333,12 @@ bool StaticTopologyStore::drain_file_events() {
 
 std::shared_ptr<const Placement> StaticTopologyStore::current() const {
   std::lock_guard lock(mutex_);
-  return current_;
+  return view_.current;
+}
+
+TopologyView StaticTopologyStore::state() const {
+  std::lock_guard lock(mutex_);
+  return view_;
 }
 
 void StaticTopologyStore::on_change(std::function<void(std::shared_ptr<const Placement>)> callback) {
@@ -323,57 +363,171 @@ uint64_t StaticTopologyStore::rejected_files() const {
   return rejected_files_;
 }
 
-bool StaticTopologyStore::reload_locked(bool force) {
-  struct stat info {};
-  if (::stat(options_.path.c_str(), &info) != 0) {
-    if (stamp_ != FileStamp{}) {
-      spdlog::warn("topology: cannot stat {}: {}; keeping epoch {}", options_.path, std::strerror(errno), epoch_);
-      stamp_ = FileStamp{};
+uint64_t StaticTopologyStore::rejected_states() const {
+  std::lock_guard lock(mutex_);
+  return rejected_states_;
+}
+
+bool StaticTopologyStore::files_changed_locked() {
+  const auto stamp_of = [](const std::string& path) {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) {
+      return FileStamp{};
     }
-    return false;
-  }
-  const FileStamp stamp{static_cast<uint64_t>(info.st_ino), static_cast<uint64_t>(info.st_size),
-                        static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec};
-  if (stamp == stamp_ && !force) {
-    return false;
+    return FileStamp{static_cast<uint64_t>(info.st_ino), static_cast<uint64_t>(info.st_size),
+                     static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec};
+  };
+  const FileStamp stamp = stamp_of(options_.path);
+  const FileStamp state_stamp = stamp_of(state_path_);
+  const bool changed = stamp != stamp_ || state_stamp != state_stamp_;
+  stamp_ = stamp;
+  state_stamp_ = state_stamp;
+  return changed;
+}
+
+Result<StaticTopologyStore::Synced> StaticTopologyStore::sync_files(
+    const std::map<std::string, bool, std::less<>>& verdicts, const std::optional<Report>& report,
+    const TopologyEdit* edit, uint64_t min_epoch, Refused* refused) const {
+  *refused = Refused::kNone;
+  FileLock lock(options_.path);
+  if (!lock.ok()) {
+    return io_error("cannot lock", options_.path + ".lock");
   }
   Result<std::string> content = read_bounded(options_.path);
   if (!content) {
-    spdlog::warn("topology: {}", content.error().message);
-    return false;
+    return content.error();
   }
-  stamp_ = stamp;
-  if (*content == content_ && current_) {
-    return false;
+  Result<Topology> document = parse_topology(*content);
+  if (!document) {
+    *refused = Refused::kDocument;
+    return make_error(document.error().code, options_.path + ": " + document.error().message);
   }
-  content_ = std::move(content).value();
-  Result<Topology> parsed = parse_topology(content_);
-  if (!parsed) {
-    ++rejected_files_;
-    spdlog::error("topology: ignoring {}: {}; keeping epoch {}", options_.path, parsed.error().message, epoch_);
-    return false;
+  Result<std::optional<StoredTopologyState>> stored = read_state_locked(state_path_);
+  if (!stored) {
+    *refused = stored.error().code == ErrorCode::kInvalidArgument ? Refused::kRecord : Refused::kNone;
+    return stored.error();
   }
-  document_ = std::move(parsed).value();
-  detector_.set_nodes(node_names(document_), Clock::now());
-  return true;
+  std::optional<StoredTopologyState> record = std::move(stored).value();
+  if (edit != nullptr) {  // an operator's edit of this store: the document, then its step, under one lock
+    const uint64_t version = document->epoch;
+    Result<Topology> edited = (*edit)(*document);
+    if (!edited) {
+      return edited.error();
+    }
+    edited->epoch = version + 1;
+    if (Status written = write_topology_file(options_.path, *edited); !written) {
+      return written.error();
+    }
+    document = std::move(edited);
+  }
+  bool changed = false;
+  if (report) {
+    if (!record) {
+      return make_error(ErrorCode::kFailedPrecondition, state_path_ + " does not exist yet: nothing to report on");
+    }
+    if (node_named(record->document, report->node) == nullptr) {
+      return make_error(ErrorCode::kInvalidArgument, "topology: " + report->node + " is not a node of epoch " +
+                                                         std::to_string(record->epoch) + "; its report is refused");
+    }
+    if (record->joint() && record->epoch == report->epoch && record->reported.insert(report->node).second) {
+      changed = true;
+    }
+  }
+  const auto alive = [&](std::string_view name) {
+    if (name == options_.self) {
+      return true;  // a running node is alive: a restarted one clears its own "down"
+    }
+    if (const auto verdict = verdicts.find(name); verdict != verdicts.end()) {
+      return verdict->second;
+    }
+    return !record || !record->down.contains(std::string(name));
+  };
+  // A few steps at most: finalize, then start the next transition.
+  for (int step = 0; step < 4; ++step) {
+    const bool first = !record;
+    std::optional<StoredTopologyState> next =
+        next_stored_topology_state(record, *document, alive, options_.joint_transitions);
+    if (!next) {
+      break;
+    }
+    if (first) {  // the record was removed: never go back in the sequence this node has seen
+      next->epoch = std::max(next->epoch, min_epoch);
+    }
+    record = std::move(next);
+    changed = true;
+  }
+  if (changed) {
+    if (Status written = write_file_atomically(state_path_, to_json(*record)); !written) {
+      return written.error();
+    }
+  }
+  return Synced{std::move(document).value(), std::move(record).value()};
 }
 
-std::shared_ptr<const Placement> StaticTopologyStore::recompute_locked() {
-  Topology candidate = effective_topology(
-      document_, [this](std::string_view name) { return detector_.alive(name); }, 0);
-  if (current_ && same_except_epoch(candidate, current_->topology()) && document_.epoch <= epoch_) {
-    return nullptr;
+std::optional<TopologyView> StaticTopologyStore::publish_locked(Synced synced) {
+  if (synced.document != document_) {
+    document_ = std::move(synced.document);
+    detector_.set_nodes(node_names(document_), Clock::now());
   }
-  const uint64_t epoch = current_ ? std::max(epoch_ + 1, document_.epoch) : document_.epoch;
-  candidate.epoch = epoch;
-  Result<Placement> placement = Placement::create(std::move(candidate));
-  if (!placement) {
-    spdlog::error("topology: cannot place {}: {}", options_.path, placement.error().message);
-    return nullptr;
+  // Verdicts the record holds are done; so are those about nodes no longer live in the document.
+  std::erase_if(verdicts_, [&](const auto& entry) {
+    const Node* node = node_named(document_, entry.first);
+    return node == nullptr || !node->live || synced.record.down.contains(entry.first) != entry.second;
+  });
+  const TopologyState state = synced.record.state();
+  const bool same_target = view_.current && view_.current->topology() == state.target;
+  const bool same_from =
+      (!state.from && !view_.previous) || (state.from && view_.previous && view_.previous->topology() == *state.from);
+  record_ = std::move(synced.record);
+  if (same_target && same_from) {
+    return std::nullopt;
   }
-  epoch_ = epoch;
-  current_ = std::make_shared<const Placement>(std::move(placement).value());
-  return current_;
+  TopologyView next = view_;
+  if (!same_target) {
+    Result<Placement> placement = Placement::create(state.target);
+    if (!placement) {
+      spdlog::error("topology: cannot place epoch {} of {}: {}", state.target.epoch, options_.path,
+                    placement.error().message);
+      return std::nullopt;
+    }
+    next.current = std::make_shared<const Placement>(std::move(placement).value());
+  }
+  if (!state.from) {
+    next.previous = nullptr;
+  } else if (!same_from) {
+    Result<Placement> placement = Placement::create(*state.from);
+    if (!placement) {
+      spdlog::error("topology: cannot place epoch {} of {}: {}", state.from->epoch, options_.path,
+                    placement.error().message);
+      return std::nullopt;
+    }
+    next.previous = std::make_shared<const Placement>(std::move(placement).value());
+  }
+  view_ = next;
+  spdlog::info("topology: epoch {} {}", state.target.epoch,
+               state.from ? "joint with " + std::to_string(state.from->epoch) : std::string("final"));
+  return view_;
+}
+
+std::optional<TopologyView> StaticTopologyStore::sync_locked(std::unique_lock<std::mutex>& lock) {
+  const auto verdicts = verdicts_;
+  const uint64_t min_epoch = view_.current ? view_.current->topology().epoch + 1 : 0;
+  lock.unlock();
+  Refused refused = Refused::kNone;
+  Result<Synced> synced = sync_files(verdicts, std::nullopt, nullptr, min_epoch, &refused);
+  lock.lock();
+  if (!synced) {
+    if (synced.error().message != last_error_) {  // logged and counted once, not at every re-check
+      last_error_ = synced.error().message;
+      rejected_files_ += refused == Refused::kDocument ? 1 : 0;
+      rejected_states_ += refused == Refused::kRecord ? 1 : 0;
+      spdlog::error("topology: ignoring {}; keeping epoch {}", last_error_,
+                    view_.current ? view_.current->topology().epoch : 0);
+    }
+    return std::nullopt;
+  }
+  last_error_.clear();
+  return publish_locked(std::move(synced).value());
 }
 
 void StaticTopologyStore::run() {
@@ -405,20 +559,27 @@ void StaticTopologyStore::run() {
     const Clock::time_point now = Clock::now();
     const uint64_t requests = reload_requests_;
     const bool force = requests > reloads_done_;
-    bool reloaded = false;
-    if (force || file_event || now >= next_check) {
-      reloaded = reload_locked(force);
+    const bool periodic = now >= next_check;
+    if (periodic || file_event) {
       next_check = now + file_period();
     }
     const std::vector<std::string> flipped = detector_.tick(now);
     for (const std::string& name : flipped) {
-      spdlog::info("topology: node {} is {}", name, detector_.alive(name) ? "alive again" : "silent, now dead");
+      const bool alive = detector_.alive(name);
+      spdlog::info("topology: node {} is {}", name, alive ? "alive again" : "silent, now dead");
+      verdicts_[name] = alive;  // an edit of the shared record, unless it already says so
     }
-    std::shared_ptr<const Placement> changed = reloaded || !flipped.empty() ? recompute_locked() : nullptr;
+    // A sync takes the file lock and reads both files: only when something may have changed, and to
+    // retry verdicts a failed sync left behind.
+    const bool changed_files = (periodic || file_event) && files_changed_locked();
+    std::optional<TopologyView> changed;
+    if (force || changed_files || !flipped.empty() || (periodic && !verdicts_.empty())) {
+      changed = sync_locked(lock);
+    }
     if (changed && callback_) {
       auto callback = callback_;
       lock.unlock();
-      callback(changed);
+      callback(changed->current);
       lock.lock();
     }
     reloads_done_ = requests;
@@ -426,18 +587,41 @@ void StaticTopologyStore::run() {
   }
 }
 
-Status StaticTopologyStore::mutate(const TopologyEdit& edit) {
-  Result<Topology> edited = edit_topology_file(options_.path, edit);
-  if (!edited) {
-    return edited.error();
-  }
-  std::unique_lock lock(mutex_);
+void StaticTopologyStore::request_sync(std::unique_lock<std::mutex>& lock) {
   if (!thread_.joinable()) {
-    return {};
+    return;
   }
   const uint64_t target = ++reload_requests_;
   wake();
   applied_.wait_for(lock, std::chrono::seconds(10), [&] { return stopping_ || reloads_done_ >= target; });
+}
+
+Status StaticTopologyStore::mutate(const TopologyEdit& edit) {
+  uint64_t min_epoch = 0;
+  {
+    std::lock_guard lock(mutex_);
+    min_epoch = view_.current ? view_.current->topology().epoch + 1 : 0;
+  }
+  // The edit and its step of the record under one lock: one epoch per edit, even when edits race.
+  Refused refused = Refused::kNone;
+  Result<Synced> synced = sync_files({}, std::nullopt, &edit, min_epoch, &refused);
+  if (!synced) {
+    return synced.error();
+  }
+  std::unique_lock lock(mutex_);
+  request_sync(lock);
+  return {};
+}
+
+Status StaticTopologyStore::report_caught_up(std::string_view node, uint64_t epoch) {
+  Refused refused = Refused::kNone;
+  // No verdicts: this call only adds a report (and finalizes); the store thread applies its own.
+  Result<Synced> synced = sync_files({}, Report{std::string(node), epoch}, nullptr, 0, &refused);
+  if (!synced) {
+    return synced.error();
+  }
+  std::unique_lock lock(mutex_);
+  request_sync(lock);
   return {};
 }
 

@@ -5,7 +5,8 @@
 // Boost.Beast is already here).
 //
 // Calls: range (a key or a prefix), put (optionally attached to a lease),
-// delete, compare-and-put transactions on create/mod revision, lease grant,
+// delete, compare-and-put transactions on create/mod revision (optionally
+// clearing a prefix in the same transaction), lease grant,
 // keepalive (one round) and revoke; and EtcdWatch, a streaming POST /v3/watch
 // read incrementally.
 //
@@ -88,6 +89,12 @@ class EtcdGateway {
   // Puts `value` if the key's mod_revision is `mod_revision` (0: the key does
   // not exist). Ok(true) if it did, Ok(false) if the comparison failed.
   Result<bool> put_if_unchanged(std::string_view key, std::string_view value, int64_t mod_revision);
+  // One transaction: if `compare_key`'s mod_revision is `mod_revision` (0: it
+  // does not exist), puts `key` = `value` and, unless `clear_prefix` is
+  // empty, deletes every key starting with `clear_prefix`. Ok(false) if the
+  // comparison failed (nothing was done).
+  Result<bool> put_if_revision(std::string_view compare_key, int64_t mod_revision, std::string_view key,
+                               std::string_view value, std::string_view clear_prefix);
 
   Result<int64_t> lease_grant(int64_t ttl_seconds);  // the lease id
   Result<int64_t> lease_keepalive(int64_t lease);    // the remaining TTL; 0: the lease is gone

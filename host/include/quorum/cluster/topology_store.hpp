@@ -1,21 +1,33 @@
 // The topology store: where a node gets the current topology from and how
-// operators change it (DESIGN.md §6). Two implementations:
+// operators change it (DESIGN.md §5, §6). Two implementations:
 //  - StaticTopologyStore (static_topology_store.hpp): topology.json on disk
-//    plus a local failure detector; for one machine and for tests. Epochs
-//    are per node.
+//    plus a local failure detector per node; the nodes of one machine share
+//    the transition record next to the file (under flock), so epochs form
+//    one sequence for all of them. For one machine and for tests.
 //  - EtcdTopologyStore (etcd_topology_store.hpp): etcd v3; a key prefix holds
-//    the document, node leases give liveness, a watch pushes changes. Epochs
-//    are etcd revisions, the same on every node. Production.
+//    the document, node leases give liveness, the transition record is
+//    written by txn, a watch pushes changes. Production.
 // Quorum runs no consensus of its own for the topology.
 //
+// Epochs form one global sequence of states (topology_state.hpp): a change
+// is published as epoch T+1 *joint* with T (state().previous is T's
+// placement); while joint, writers need majorities of both replica sets;
+// each node reports caught up (report_caught_up) once every key it writes
+// recovered under T+1; the store then publishes T+1 final (same epoch,
+// previous null). A store built with joint transitions off publishes every
+// change final at once (its users do not replicate yet).
+//
 // Contract: after start() succeeded, current() is never null and is the
-// effective placement: the stored document with `live` lowered for nodes
-// that are drained or not alive. Its topology().epoch is the effective epoch
-// and moves on every change of the effective topology, liveness included.
-// on_change runs on a store thread after every such change, one call at a
-// time, never after stop() returned. It must not block for long nor call
-// stop() or the mutations (add_node, ...) of the same store: the static store
-// waits for its own thread to apply a mutation.
+// effective placement of the latest state: the document with `live` lowered
+// for nodes that are drained or taken for dead. Its topology().epoch is the
+// state's epoch and moves on every new target, liveness included (not on
+// finalizing). on_change runs on a store thread after every new state this
+// node observes, joint and final, one call at a time, never after stop()
+// returned; a node may skip an intermediate state (a final immediately
+// superseded), so callers read state() (at least as new as the call) and
+// compare epochs instead of counting calls. It must not block for long nor
+// call stop() or the mutations (add_node, ...) or report_caught_up() of the
+// same store: the static store waits for its own thread to apply those.
 //
 // Also here: the edits shared by both stores and quorumctl (with_node_added,
 // ...). They are values in, values out; each returns a validated topology or
@@ -40,6 +52,14 @@ namespace quorum::cluster {
 
 using Clock = std::chrono::steady_clock;
 
+// One published state, read atomically: the placement to route by and,
+// while a transition is joint, the placement of the last final topology.
+struct TopologyView {
+  std::shared_ptr<const Placement> current;   // epoch T+1 while joint, T when final
+  std::shared_ptr<const Placement> previous;  // epoch T while joint; null when final
+  bool joint() const noexcept { return previous != nullptr; }
+};
+
 class TopologyStore {
  public:
   virtual ~TopologyStore() = default;
@@ -51,6 +71,22 @@ class TopologyStore {
   virtual std::shared_ptr<const Placement> current() const = 0;
   // Called (on a store thread) after every change of the effective topology. Set before start().
   virtual void on_change(std::function<void(std::shared_ptr<const Placement>)> callback) = 0;
+  // current() and previous() of one state, read together (never a mix of two states).
+  // The default suits stores without transitions: always final.
+  virtual TopologyView state() const { return TopologyView{current(), nullptr}; }
+  // The placement of epoch T while T+1 is joint; null when final.
+  std::shared_ptr<const Placement> previous() const { return state().previous; }
+  // `node` caught up every key it writes under the joint epoch `epoch`. The
+  // store marks the transition final once every live node of the target
+  // reported. A report for an epoch that is not the pending joint one (late,
+  // or already final) is accepted and changes nothing; kInvalidArgument if
+  // `node` is not in the target; kIo / kUnavailable if it could not be stored
+  // (the caller retries). The default (no transitions) accepts everything.
+  virtual Status report_caught_up(std::string_view node, uint64_t epoch) {
+    (void)node;
+    (void)epoch;
+    return {};
+  }
   // Liveness evidence from the mailroom: a heartbeat or any frame from `node`.
   // The embedded store's failure detector uses it; the etcd store ignores it (leases decide).
   virtual void heard_from(std::string_view node, Clock::time_point now) = 0;
