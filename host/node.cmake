@@ -13,6 +13,6 @@ add_library(quorum_node STATIC
 add_library(Quorum::Node ALIAS quorum_node)
 target_include_directories(quorum_node PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
 target_link_libraries(quorum_node
-  PUBLIC quorum_store quorum_host Threads::Threads
+  PUBLIC quorum_store quorum_host quorum_replication Threads::Threads
   PRIVATE PkgConfig::SODIUM msgpackc-cxx spdlog::spdlog)
 target_compile_features(quorum_node PUBLIC cxx_std_20)

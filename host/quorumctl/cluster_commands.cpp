@@ -46,6 +46,7 @@ struct UpOptions {
   std::vector<std::string> dcs{"FL", "TN", "TX", "UT"};
   size_t nodes_per_dc = 2;
   bool etcd = false;
+  bool replicated = false;
   bool json = false;
   std::string quorumd;
   std::string node_config;
@@ -438,6 +439,9 @@ int run_up(const UpOptions& options, bool json_output) {
       spawn.args.push_back("--etcd");
       spawn.args.push_back(etcd->client_url());
     }
+    if (options.replicated) {
+      spawn.args.push_back("--replicated");
+    }
     if (!node_config.empty()) {
       spawn.args.push_back("--config");
       spawn.args.push_back(node_config.string());
@@ -709,6 +713,8 @@ GroupRunner add_cluster_commands(CLI::App& app, const Context& context) {
   up->add_option("--nodes-per-dc", up_options->nodes_per_dc, "nodes per data center (even: zones A and B)")
       ->capture_default_str();
   up->add_flag("--etcd", up_options->etcd, "start one etcd too and pass --etcd URL to every node");
+  up->add_flag("--replicated", up_options->replicated,
+               "every key on its writer and four followers, answered after 3 of 5 (quorumd --replicated)");
   up->add_flag("--json", up_options->json, "print cluster.json on stdout");
   up->add_option("--quorumd", up_options->quorumd, "quorumd binary (default: beside quorumctl, else PATH)");
   up->add_option("--node-config", up_options->node_config, "a quorumd config file passed to every node as --config");

@@ -252,7 +252,21 @@ int run_status(const Context& context) {
   table.add({"commit latency ms (p99 <=)", std::isnan(p99) ? "-" : number(p99 * 1000.0)});
   table.add({"queue depth", number(summary["queue_depth"].get<double>())});
   table.add({"handler errors", number(summary["handler_errors"].get<double>())});
+  const json replication = health_json.value("replication", json());
+  if (replication.is_object()) {
+    table.add({"key replicas here", get_string(replication, "replicas")});
+    table.add({"keys written here", get_string(replication, "keys_writing")});
+    table.add({"keys below five copies", get_string(replication, "keys_under_replicated")});
+  }
   table.print();
+  if (replication.is_object() && replication.value("under_replicated", json::array()).is_array() &&
+      !replication["under_replicated"].empty()) {
+    Table keys({"key below full copies", "copies", "replicas"});
+    for (const json& k : replication["under_replicated"]) {
+      keys.add({get_string(k, "key"), get_string(k, "copies"), get_string(k, "replicas")});
+    }
+    keys.print();
+  }
   if (!health->ok()) {
     return fail(code, "the node is not serving (HTTP " + std::to_string(health->status) + ")");
   }

@@ -49,7 +49,7 @@ struct Settings {
   quorum::node::LocalNodeOptions node;
   quorum::http::ServerOptions http;
   quorum::router::ClusterNodeOptions cluster;  // its `local` is `node`, filled at start
-  std::chrono::milliseconds failure_timeout{4000};  // embedded topology store
+  std::chrono::milliseconds failure_timeout{1200};  // embedded topology store
   bool plugins_listed = false;  // the config named the activations
 };
 
@@ -144,6 +144,8 @@ std::string apply_config(const fs::path& file, Settings& s) {
             s.cluster.heartbeat_interval = std::chrono::milliseconds(v.get<int64_t>());
           } else if (k == "failure_timeout_ms") {
             s.failure_timeout = std::chrono::milliseconds(v.get<int64_t>());
+          } else if (k == "replicated") {
+            s.cluster.replicated = v.get<bool>();
           } else if (k == "max_pending") {
             s.cluster.max_pending = v.get<size_t>();
           } else if (k == "peer_queue_frames") {
@@ -229,6 +231,10 @@ int main(int argc, char** argv) {
   app.add_option("--topology", topology_file,
                  "topology.json: run as node --name of this cluster (embedded store; with --etcd: seeds it)");
   app.add_option("--etcd", etcd_url, "etcd v3 client URL: the cluster's topology store (production)");
+  bool replicated = false;
+  app.add_flag("--replicated", replicated,
+               "cluster only: replicate every key to its writer and four followers, answer after 3 of 5 "
+               "(docs/replication.md); without it a key has one copy that moves by hand-off");
   app.add_option("--etcd-prefix", etcd_prefix, "key prefix of the topology in etcd")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -316,6 +322,7 @@ int main(int argc, char** argv) {
       etcd_options.url = etcd_url;
       etcd_options.prefix = etcd_prefix;
       etcd_options.self = settings.node.node_name;
+      etcd_options.joint_transitions = replicated || settings.cluster.replicated;  // replicated nodes report
       auto etcd = std::make_unique<quorum::cluster::EtcdTopologyStore>(etcd_options);
       if (!topology_file.empty()) {
         auto seed = quorum::cluster::read_topology_file(topology_file);
@@ -333,6 +340,7 @@ int main(int argc, char** argv) {
     } else {
       quorum::cluster::StaticTopologyStoreOptions static_options{topology_file, settings.node.node_name};
       static_options.failure_timeout = settings.failure_timeout;
+      static_options.joint_transitions = replicated || settings.cluster.replicated;  // replicated nodes report
       topology = std::make_unique<quorum::cluster::StaticTopologyStore>(static_options);
     }
     if (auto started = topology->start(); !started.ok()) {
@@ -341,6 +349,7 @@ int main(int argc, char** argv) {
     }
     quorum::router::ClusterNodeOptions options = settings.cluster;
     options.local = settings.node;
+    options.replicated = options.replicated || replicated;
     auto opened = quorum::router::ClusterNode::open(std::move(options), *topology);
     if (!opened) {
       spdlog::critical("cannot start the node: {}", opened.error().message);

@@ -250,6 +250,9 @@ class QuorumdApi(unittest.TestCase):
         self.check_error(self.node.get("/v1/actors/bad%20key"), 400, "key")
         self.check_error(self.node.get("/v1/actors/k/log?limit=5000"), 400, "limit")
         self.check_error(self.node.get("/v1/actors/k/log?from=0"), 400, "from")
+        # A replica's own copy: only 'local', and only on a replicated node.
+        self.check_error(self.node.get("/v1/actors/k/log?replica=other"), 400, "replica")
+        self.check_error(self.node.get("/v1/actors/k/log?replica=local"), 400, "replicate")
         self.check_error(self.node.get("/v1/nothing"), 404, "no route")
         self.check_error(self.node.request("GET", "/v1/commands"), 405)
         self.check_error(self.node.request("DELETE", "/v1/actors/k"), 405)

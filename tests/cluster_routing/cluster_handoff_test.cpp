@@ -424,7 +424,7 @@ TEST_F(ClusterHandoffTest, NodesAddedAndRemovedWhileLoadRunsLoseNothingAndDouble
                                     cluster::Node{"TN-B-2", cluster::Zone::kB, spare_addresses_[1], /*live=*/false});
   });
   for (const std::string name : {"FL-A-2", "TN-B-2"}) {
-    members_.push_back(Member{name, "", dir_.path() / name, std::nullopt});
+    members_.push_back(Member{name, "", dir_.path() / name, std::nullopt, {}});
     start(members_.back());
   }
   for (const std::string name : {"FL-A-2", "TN-B-2"}) {

@@ -26,6 +26,7 @@ struct Member {
   std::string url;  // set by wait_ready()
   std::filesystem::path dir;
   std::optional<process::ChildProcess> child;
+  std::vector<std::string> extra_args;  // more quorumd arguments (e.g. --replicated)
 };
 
 // Starts `m`'s quorumd: data and logs in m.dir, HTTP on a free port, the
@@ -46,6 +47,7 @@ inline void start_member(Member& m, const std::string& topology_file, const std:
     options.args.push_back("--etcd");
     options.args.push_back(etcd_url);
   }
+  options.args.insert(options.args.end(), m.extra_args.begin(), m.extra_args.end());
   options.stdout_file = m.dir / "stdout.log";
   options.stderr_file = m.dir / "quorumd.log";
   auto child = process::ChildProcess::spawn(options);
@@ -141,7 +143,7 @@ template <class Members>
 void add_members(Members& members, const cluster::Topology& topology, const std::filesystem::path& root) {
   for (const auto& dc : topology.data_centers) {
     for (const auto& node : dc.nodes) {
-      members.push_back(Member{node.name, "", root / node.name, std::nullopt});
+      members.push_back(Member{node.name, "", root / node.name, std::nullopt, {}});
     }
   }
 }

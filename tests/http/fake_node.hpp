@@ -154,7 +154,14 @@ class FakeNode final : public node::NodeService {
 
   host::PluginHost& plugins() override { return plugins_; }
 
-  node::Health health() const override { return node::Health{serving.load(), "fake-1", 3, 0, 1234}; }
+  node::Health health() const override {
+    node::Health health;
+    health.serving = serving.load();
+    health.node_name = "fake-1";
+    health.actors_active = 3;
+    health.uptime_ms = 1234;
+    return health;
+  }
 
   void write_metrics(std::string& out) const override {
     out += "# TYPE quorum_commits_total counter\nquorum_commits_total 7\n";

@@ -50,7 +50,8 @@ Envelope gen_envelope() {
                             *rc::gen::arbitrary<uint64_t>()};
       break;
     case 3: e.body = AppendReply{gen_ballot(), *rc::gen::arbitrary<bool>(), gen_ballot(),
-                                 *rc::gen::arbitrary<uint64_t>(), *rc::gen::arbitrary<uint64_t>()};
+                                 *rc::gen::arbitrary<uint64_t>(), *rc::gen::arbitrary<uint64_t>(),
+                                 *rc::gen::arbitrary<uint64_t>()};
       break;
     case 4: e.body = Fetch{gen_ballot(), *rc::gen::arbitrary<uint64_t>(), *rc::gen::arbitrary<uint64_t>()}; break;
     default: e.body = FetchReply{gen_ballot(), *rc::gen::arbitrary<bool>(), prev, chain(prev + 1, n)}; break;

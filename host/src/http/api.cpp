@@ -592,9 +592,16 @@ void Api::read_log(Call& call, std::string_view raw_key) {
   }
   uint64_t from = 1;
   uint64_t limit = kDefaultLogLimit;
+  bool replica_local = false;
   for (auto& [name, value] : parse_query(call.query)) {
     std::optional<uint64_t> number = parse_uint(value);
-    if (name == "from") {
+    if (name == "replica") {
+      if (value != "local") {
+        call.error(400, "query parameter 'replica' must be 'local', got '" + value.substr(0, 32) + "'");
+        return;
+      }
+      replica_local = true;
+    } else if (name == "from") {
       if (!number || *number == 0) {
         call.error(400, "query parameter 'from' must be a sequence number >= 1, got '" + value.substr(0, 32) + "'");
         return;
@@ -608,9 +615,33 @@ void Api::read_log(Call& call, std::string_view raw_key) {
       }
       limit = *number;
     } else {
-      call.error(400, "unknown query parameter '" + name.substr(0, 32) + "' (use 'from' and 'limit')");
+      call.error(400, "unknown query parameter '" + name.substr(0, 32) + "' (use 'from', 'limit', 'replica')");
       return;
     }
+  }
+  if (replica_local) {
+    // This node's own copy, committed entries only (any replica serves it).
+    node_.read_replica_log(key, from, static_cast<size_t>(limit),
+                           [respond = call.respond, version = call.version, keep_alive = call.keep_alive,
+                            key](Result<node::NodeService::ReplicaLog> copy) {
+                             if (!copy) {
+                               respond(json_response(http_status(copy.error().code), error_json(copy.error().message),
+                                                     version, keep_alive));
+                               return;
+                             }
+                             json list = json::array();
+                             for (const node::LogEntryView& e : copy->entries) {
+                               list.push_back(node::log_entry_to_json(e));
+                             }
+                             respond(json_response(200,
+                                                   json{{"key", key},
+                                                        {"replica", "local"},
+                                                        {"commit", copy->commit},
+                                                        {"last_seq", copy->last_seq},
+                                                        {"entries", std::move(list)}},
+                                                   version, keep_alive));
+                           });
+    return;
   }
   node_.read_log(key, from, static_cast<size_t>(limit),
                  [respond = call.respond, version = call.version, keep_alive = call.keep_alive,
@@ -631,11 +662,22 @@ void Api::read_log(Call& call, std::string_view raw_key) {
 void Api::health(Call& call) {
   node::Health h = node_.health();
   std::string status = stopping_.load() ? "stopping" : (h.serving ? "serving" : "starting");
-  call.send(status == "serving" ? 200 : 503, json{{"status", status},
-                                                  {"node", h.node_name},
-                                                  {"actors_active", h.actors_active},
-                                                  {"actors_failed", h.actors_failed},
-                                                  {"uptime_ms", h.uptime_ms}});
+  json body{{"status", status},
+            {"node", h.node_name},
+            {"actors_active", h.actors_active},
+            {"actors_failed", h.actors_failed},
+            {"uptime_ms", h.uptime_ms}};
+  if (h.replicated) {
+    json keys = json::array();
+    for (const node::UnderReplicatedKey& k : h.under_replicated) {
+      keys.push_back(json{{"key", k.key}, {"copies", k.copies}, {"replicas", k.replicas}});
+    }
+    body["replication"] = json{{"replicas", h.replicas},
+                               {"keys_writing", h.keys_writing},
+                               {"keys_under_replicated", h.keys_under_replicated},
+                               {"under_replicated", std::move(keys)}};
+  }
+  call.send(status == "serving" ? 200 : 503, std::move(body));
 }
 
 void Api::metrics_text(Call& call) {

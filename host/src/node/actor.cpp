@@ -281,7 +281,9 @@ void Actor::start() {
 
   // Projections: each active handler from its snapshot (in its version's
   // terms: continue, migrate or rebuild) and then the entries after it.
+  // Replicated actors replay from the first entry and collect every effect.
   const std::shared_ptr<const host::HostSnapshot> snapshot = env_.plugins->snapshot();
+  std::map<uint64_t, std::vector<host::Effect>> replayed_effects;
   host::ActorProjections projections;
   for (const host::SlotView& slot : snapshot->slots) {
     if (slot.active == nullptr) {
@@ -290,7 +292,7 @@ void Actor::start() {
     const host::HandlerVersion& active = *slot.active;
     const store::SnapshotRecord* record = nullptr;
     for (const store::SnapshotRecord& candidate : recovered.snapshots) {
-      if (candidate.handler == slot.name && candidate.snapshot.seq <= durable_.seq) {
+      if (!env_.options.replicated && candidate.handler == slot.name && candidate.snapshot.seq <= durable_.seq) {
         record = &candidate;
       }
     }
@@ -327,6 +329,13 @@ void Actor::start() {
       host::HandleResult result = active.handle(key_, projection, message, prefix);
       if (result.ok()) {
         projection = std::move(result.projection);
+        if (env_.options.replicated) {
+          // Slot order within each entry, as build_entry() numbers them.
+          std::vector<host::Effect>& effects = replayed_effects[seq];
+          for (host::Effect& effect : result.effects) {
+            effects.push_back(std::move(effect));
+          }
+        }
       } else if (result.status == host::CallStatus::kFailed) {
         fail(State::kFailed, "actor '" + key_ + "' seq " + std::to_string(seq) + ": refusing service: handler '" +
                                  slot.name + "' failed replaying the log: " + result.error);
@@ -341,6 +350,17 @@ void Actor::start() {
     return;
   }
 
+  if (env_.options.replicated) {
+    // Every entry of a replicated log is committed when the actor starts (it
+    // starts once its replica serves): deliver all their effects again.
+    for (auto& [seq, effects] : replayed_effects) {
+      for (size_t i = 0; i < effects.size(); ++i) {
+        emit_delivery(seq, static_cast<uint32_t>(i), effects[i]);
+      }
+    }
+    pending_ = durable_;
+    return;
+  }
   // Undelivered side effects of earlier runs are sent again.
   Result<std::vector<store::OutboxRecord>> outbox =
       env_.store->read_outbox(key_, 0, 0, std::min(env_.options.outbox_resend_bound, store::kMaxReadOutbox));
@@ -683,7 +703,7 @@ Result<Actor::Pending> Actor::build_entry(Admitted& item, std::vector<host::Emit
     return make_error(ErrorCode::kInvalidArgument, "command cannot be logged: " + encoded.error().message);
   }
   std::vector<store::SnapshotRecord> snapshots;
-  if (env_.options.snapshot_interval > 0 && seq % env_.options.snapshot_interval == 0) {
+  if (!env_.options.replicated && env_.options.snapshot_interval > 0 && seq % env_.options.snapshot_interval == 0) {
     QUORUM_ASSERT(after != nullptr);  // process() cuts batches at snapshot points
     for (const auto& [handler, state] : *after) {
       if (state.live.bytes.size() > store::kMaxProjectionBytes) {
@@ -785,6 +805,7 @@ size_t Actor::write_bytes_estimate() const noexcept {
 }
 
 void Actor::take_write(store::WriteBatch& batch) {
+  QUORUM_ASSERT(!env_.options.replicated);
   QUORUM_ASSERT(wants_write());
   QUORUM_ASSERT(admitted_.empty());
   auto must = [](const Status& status) { QUORUM_ASSERT(status.ok()); };
@@ -828,6 +849,27 @@ void Actor::take_write(store::WriteBatch& batch) {
     // A delete-only write: mark it in flight through deleting_.
     QUORUM_ASSERT(!deleting_.empty());
   }
+}
+
+void Actor::take_proposal(std::vector<store::EncodedEntry>& proposal) {
+  QUORUM_ASSERT(env_.options.replicated);
+  QUORUM_ASSERT(wants_write());
+  QUORUM_ASSERT(admitted_.empty());
+  QUORUM_ASSERT(confirmed_.empty());  // replicated actors keep no outbox
+  QUORUM_ASSERT(!entries_.empty());
+  const bool events = env_.emit_events != nullptr && env_.emit_events->load(std::memory_order_relaxed);
+  proposal.reserve(proposal.size() + entries_.size());
+  for (Pending& pending : entries_) {
+    QUORUM_ASSERT(pending.snapshots.empty());
+    if (events) {
+      proposal.push_back(pending.entry);
+    } else {
+      proposal.push_back(std::move(pending.entry));
+      pending.entry_taken = true;
+    }
+  }
+  in_flight_entries_ = entries_.size();
+  in_flight_ = pending_;
 }
 
 void Actor::drop_pending(std::string_view reason) {
@@ -939,8 +981,9 @@ void Actor::delivery_confirmed(uint64_t source_seq, uint32_t index) {
   last_active_ms_ = env_.clock->now_ms();
   outstanding_.erase({source_seq, index});
   std::erase(retry_, std::pair<uint64_t, uint32_t>{source_seq, index});
-  if (std::find(confirmed_.begin(), confirmed_.end(), std::pair<uint64_t, uint32_t>{source_seq, index}) ==
-      confirmed_.end()) {
+  if (!env_.options.replicated &&
+      (std::find(confirmed_.begin(), confirmed_.end(), std::pair<uint64_t, uint32_t>{source_seq, index}) ==
+      confirmed_.end())) {
     confirmed_.emplace_back(source_seq, index);
   }
 }

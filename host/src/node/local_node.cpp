@@ -1,6 +1,7 @@
 #include <quorum/node/local_node.hpp>
 
 #include <quorum/host/assert.hpp>
+#include <quorum/replication/store_log.hpp>
 #include <quorum/store/chain.hpp>
 #include <quorum/store/layout.hpp>
 #include <quorum/store/leveldb_store.hpp>
@@ -9,11 +10,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -373,6 +376,47 @@ struct LocalNode::Shard {
   bool closing = false;
   bool idle_timer = false;  // the timer is armed for the idle period (no actors)
 
+  // Replicated nodes only (node->options_.replication set), shard thread.
+  // Requests for a key whose writer is recovering here wait in `parked`
+  // (bounded: max_parked, writer_wait_ms); `proposed` holds the last seq of
+  // each actor's write in flight, answered when the key's commit reaches it.
+  struct Parked {
+    std::function<void()> run;
+    std::function<void(Error)> fail;
+    int64_t deadline_ms = 0;
+  };
+  std::unique_ptr<replication::StoreLog> log;
+  std::unique_ptr<replication::ReplicationNode> repl;
+  replication::WriteApplier* applier = nullptr;  // owned by applier_storage
+  std::unique_ptr<replication::WriteApplier> applier_storage;
+  bool has_topology = false;
+  std::unordered_map<std::string, std::vector<Parked>> parked;
+  size_t parked_count = 0;
+  std::unordered_map<std::string, uint64_t> proposed;
+  // The walk over stored keys after a topology change: starts the replicas
+  // of the keys this node writes now (generation: a newer change restarts it).
+  uint64_t walk_generation = 0;
+  std::atomic<uint64_t> replicas_running{0};
+  std::atomic<uint64_t> keys_writing{0};
+  std::atomic<uint64_t> keys_under_replicated{0};
+  int64_t under_replicated_at_ms = 0;
+  std::vector<UnderReplicatedKey> under_replicated;  // under errors_mutex
+
+  // Runs `run` now if this node's replica of `key` serves as its writer (or
+  // the node is unreplicated); parks it until the writer recovers here;
+  // fails it if another node writes the key.
+  void when_serving(const std::string& key, std::function<void()> run, std::function<void(Error)> fail);
+  // Applies what the replicas asked for: messages out, commits answered,
+  // writers started and stopped.
+  void handle(replication::NodeOutput& out);
+  void receive(replication::Envelope message);
+  void set_topology(uint64_t epoch, bool joint, replication::ConfigOf config_of);
+  void walk(uint64_t generation, std::string after, const replication::ConfigOf& config_of);
+  void flush_replicated();
+  void expire_parked(int64_t now_ms);
+  // Submits to the registry once the key's writer serves here.
+  void submit_local(Command command, ReplyToken token);
+
   // Read from any thread.
   std::atomic<uint64_t> actors_active{0};
   std::atomic<uint64_t> actors_failed{0};
@@ -482,8 +526,7 @@ void LocalNode::Shard::route(Delivery delivery) {
     }
     const ReplyToken token = target.next_token++;
     target.deliveries.emplace(token, std::move(wait));
-    target.registry->submit(std::move(command), token);
-    target.after_input();
+    target.submit_local(std::move(command), token);
   };
   // Dropped when the target is closing: the outbox keeps it for the next start.
   target.post(std::move(deliver));
@@ -542,7 +585,7 @@ void LocalNode::Shard::schedule_flush() {
   if (flush_scheduled) {
     return;
   }
-  if (!registry->has_writers()) {
+  if (!registry->has_writers() && (repl == nullptr || !repl->has_writes())) {
     return;
   }
   flush_scheduled = true;
@@ -575,6 +618,10 @@ void LocalNode::Shard::commit_group(store::WriteBatch& batch, std::vector<Actor*
 
 void LocalNode::Shard::flush() {
   flush_scheduled = false;
+  if (repl != nullptr) {
+    flush_replicated();
+    return;
+  }
   std::vector<Actor*> writers = registry->writers();
   store::WriteBatch batch;
   std::vector<Actor*> group;
@@ -608,6 +655,27 @@ void LocalNode::Shard::update_gauges(bool full) {
 void LocalNode::Shard::on_tick() {
   if (closing) {
     return;
+  }
+  if (repl != nullptr && has_topology) {
+    const int64_t now = node->clock_->now_ms();
+    replication::NodeOutput out;
+    repl->tick(static_cast<uint64_t>(now), out);
+    handle(out);
+    expire_parked(now);
+    replicas_running.store(repl->replicas(), std::memory_order_relaxed);
+    keys_writing.store(repl->writing(), std::memory_order_relaxed);
+    if (now >= under_replicated_at_ms + 1000) {  // a walk over the written keys: once a second
+      under_replicated_at_ms = now;
+      std::vector<replication::ReplicationNode::UnderReplicated> found = repl->under_replicated(
+          std::numeric_limits<size_t>::max());
+      keys_under_replicated.store(found.size(), std::memory_order_relaxed);
+      std::vector<UnderReplicatedKey> listed;
+      for (size_t i = 0; i < found.size() && i < kMaxUnderReplicatedListed; ++i) {
+        listed.push_back(UnderReplicatedKey{std::move(found[i].key), found[i].copies, found[i].replicas});
+      }
+      std::lock_guard lock(errors_mutex);
+      under_replicated = std::move(listed);
+    }
   }
   registry->tick(node->clock_->now_ms());
   after_input();
@@ -650,7 +718,250 @@ void LocalNode::Shard::submit(Command command, Callback<CommandReceipt> done) {
     answer(token, valid.error());
     return;
   }
-  registry->submit(std::move(command), token);
+  submit_local(std::move(command), token);
+}
+
+void LocalNode::Shard::submit_local(Command command, ReplyToken token) {
+  if (repl == nullptr) {
+    registry->submit(std::move(command), token);
+    after_input();
+    return;
+  }
+  const std::string key = command.key;
+  auto shared = std::make_shared<Command>(std::move(command));
+  when_serving(
+      key,
+      [this, shared, token] {
+        registry->submit(std::move(*shared), token);
+        after_input();
+      },
+      [this, token](Error error) { answer(token, std::move(error)); });
+}
+
+// ---------------------------------------------------------------------------
+// Replication glue (replicated nodes only): the shard drives its
+// ReplicationNode with the messages that arrive, its timer and the group
+// commit, and couples it to the actors: an actor's new entries are proposed
+// to the key's replica, and its write completes when they are committed.
+
+void LocalNode::Shard::when_serving(const std::string& key, std::function<void()> run,
+                                    std::function<void(Error)> fail) {
+  if (repl == nullptr || registry->find(key) != nullptr) {
+    run();  // actors of a replicated node run only while their key's writer serves here
+    return;
+  }
+  if (!has_topology) {
+    fail(make_error(ErrorCode::kUnavailable, "node '" + node->options_.node_name + "' is starting; retry"));
+    return;
+  }
+  const int64_t now = node->clock_->now_ms();
+  replication::NodeOutput out;
+  Status started = repl->activate({key}, false, static_cast<uint64_t>(now), out);
+  const replication::KeyReplica* replica = repl->replica(key);
+  const bool serving = replica != nullptr && replica->serving();
+  const bool writer_here = replica != nullptr && replica->config().writer == repl->self();
+  const uint64_t topology = replica != nullptr ? replica->config().topology : 0;
+  handle(out);
+  if (!started.ok()) {
+    fail(make_error(ErrorCode::kResourceExhausted, "node '" + node->options_.node_name + "': " + started.error().message));
+  } else if (replica == nullptr) {
+    fail(make_error(ErrorCode::kUnavailable, "key '" + key + "' is refused on node '" + node->options_.node_name +
+                                                 "' (its stored log failed verification)"));
+  } else if (serving) {
+    run();
+  } else if (!writer_here) {
+    fail(make_error(ErrorCode::kUnavailable, "node '" + node->options_.node_name + "' does not write key '" + key +
+                                                 "' under topology " + std::to_string(topology) + "; retry"));
+  } else if (parked_count >= node->options_.max_parked) {
+    fail(make_error(ErrorCode::kResourceExhausted, "too many requests wait for writers to recover on node '" +
+                                                       node->options_.node_name + "'; retry later"));
+  } else {
+    parked[key].push_back(Parked{std::move(run), std::move(fail), now + node->options_.writer_wait_ms});
+    ++parked_count;
+  }
+  schedule_flush();
+}
+
+void LocalNode::Shard::expire_parked(int64_t now_ms) {
+  for (auto it = parked.begin(); it != parked.end();) {
+    std::vector<Parked>& list = it->second;
+    std::vector<Parked> expired;
+    for (auto p = list.begin(); p != list.end();) {
+      if (p->deadline_ms <= now_ms) {
+        expired.push_back(std::move(*p));
+        p = list.erase(p);
+      } else {
+        ++p;
+      }
+    }
+    parked_count -= expired.size();
+    const std::string key = it->first;
+    it = list.empty() ? parked.erase(it) : std::next(it);
+    for (Parked& p : expired) {
+      p.fail(make_error(ErrorCode::kUnavailable, "key '" + key + "': its writer is still recovering on node '" +
+                                                     node->options_.node_name + "'; retry"));
+    }
+  }
+}
+
+void LocalNode::Shard::handle(replication::NodeOutput& out) {
+  if (!out.messages.empty()) {
+    node->options_.replication->send_replication(std::move(out.messages));
+  }
+  for (replication::KeyEvent& event : out.events) {
+    switch (event.kind) {
+      case replication::KeyEvent::Kind::kCommitted: {
+        auto it = proposed.find(event.key);
+        if (it != proposed.end() && it->second <= event.seq) {
+          proposed.erase(it);
+          if (Actor* actor = registry->find(event.key); actor != nullptr && actor->write_in_flight()) {
+            registry->write_done(*actor, Status{});
+          }
+        }
+        break;
+      }
+      case replication::KeyEvent::Kind::kTruncated:
+      case replication::KeyEvent::Kind::kServingStopped:
+        proposed.erase(event.key);
+        registry->discard(event.key, "key '" + event.key + "': its writer on node '" + node->options_.node_name +
+                                         "' stopped (a newer writer or topology); the command may or may not "
+                                         "have been applied: retry with the same id");
+        break;
+      case replication::KeyEvent::Kind::kServingStarted: {
+        auto it = parked.find(event.key);
+        if (it != parked.end()) {
+          std::vector<Parked> list = std::move(it->second);
+          parked.erase(it);
+          parked_count -= list.size();
+          for (Parked& p : list) {
+            p.run();
+          }
+        }
+        break;
+      }
+    }
+  }
+  if (out.caught_up) {
+    node->options_.replication->caught_up(index, *out.caught_up);
+  }
+  out.clear();
+}
+
+void LocalNode::Shard::receive(replication::Envelope message) {
+  if (!has_topology || closing) {
+    return;  // the sender resends
+  }
+  replication::NodeOutput out;
+  repl->receive(message, static_cast<uint64_t>(node->clock_->now_ms()), out);
+  handle(out);
+  after_input();
+}
+
+void LocalNode::Shard::set_topology(uint64_t epoch, bool joint, replication::ConfigOf config_of) {
+  replication::NodeOutput out;
+  repl->set_topology(epoch, joint, config_of, static_cast<uint64_t>(node->clock_->now_ms()), out);
+  has_topology = true;
+  handle(out);
+  const uint64_t generation = ++walk_generation;
+  walk(generation, std::string(), config_of);
+  after_input();
+}
+
+void LocalNode::Shard::walk(uint64_t generation, std::string after, const replication::ConfigOf& config_of) {
+  if (generation != walk_generation || closing) {
+    return;  // a newer topology restarted the walk
+  }
+  // One page per task, so commands keep flowing between pages.
+  constexpr size_t kPage = 1000;
+  Result<std::vector<std::string>> page = node->store_->list_actors(after, kPage);
+  if (!page.ok()) {
+    spdlog::error("{}: listing stored keys to start their writers: {}", node->options_.node_name,
+                  page.error().message);
+    return;
+  }
+  std::vector<std::string> mine;
+  for (const std::string& key : *page) {
+    if (node->shard_of(key) == index && config_of(key).writer == repl->self()) {
+      mine.push_back(key);
+    }
+  }
+  const bool complete = page->size() < kPage;
+  replication::NodeOutput out;
+  if (Status started = repl->activate(mine, complete, static_cast<uint64_t>(node->clock_->now_ms()), out);
+      !started.ok()) {
+    spdlog::error("{}: starting writers: {}", node->options_.node_name, started.error().message);
+  }
+  handle(out);
+  if (!complete) {
+    post([this, generation, next = page->back(), config_of] { walk(generation, next, config_of); });
+  }
+  schedule_flush();
+}
+
+void LocalNode::Shard::flush_replicated() {
+  const uint64_t now = static_cast<uint64_t>(node->clock_->now_ms());
+  replication::NodeOutput out;
+  size_t commands = 0;
+  for (Actor* actor : registry->writers()) {
+    const replication::KeyReplica* replica = repl->replica(actor->key());
+    if (replica == nullptr || !replica->serving() || replica->last_seq() != actor->durable_seq()) {
+      // Its writer stopped between the round's inputs and now (the event
+      // discards it too), or the log moved under it: start again from the log.
+      proposed.erase(actor->key());
+      registry->discard(actor->key(), "key '" + actor->key() + "': its writer on node '" +
+                                          node->options_.node_name + "' changed; retry with the same id");
+      continue;
+    }
+    std::vector<store::EncodedEntry> proposal;
+    actor->take_proposal(proposal);
+    commands += proposal.size();
+    Result<uint64_t> last = repl->propose(actor->key(), std::move(proposal), now, out);
+    if (!last.ok()) {
+      registry->write_done(*actor, last.error());
+      continue;
+    }
+    proposed[actor->key()] = *last;
+  }
+  std::vector<replication::KeyWrite> writes = repl->take_writes();
+  if (!writes.empty()) {
+    // One batch, one fsync for every replica write of the round (split only
+    // past the store's batch bounds; durable() once all parts are).
+    store::WriteBatch batch;
+    applier->clear();
+    const auto start = std::chrono::steady_clock::now();
+    auto commit = [&] {
+      Status status = node->store_->commit(batch);
+      if (!status.ok()) {
+        // The replicas were told nothing of this write failed; going on
+        // could acknowledge what is not stored. Stop the process: its
+        // peers carry on and it recovers from what is durable.
+        spdlog::critical("{}: a replicated write failed, stopping: {}", node->options_.node_name,
+                         status.error().message);
+        std::abort();
+      }
+      batch.clear();
+      applier->clear();
+    };
+    for (const replication::KeyWrite& w : writes) {
+      if (batch.size() + 2 * w.write.entries.size() + 16 > store::kMaxBatchOps / 2 ||
+          batch.byte_size() > store::kMaxBatchBytes / 2) {
+        commit();
+      }
+      if (Status added = applier->add(w.key, w.write, batch); !added.ok()) {
+        spdlog::critical("{}: preparing a replicated write of key '{}' failed, stopping: {}",
+                         node->options_.node_name, w.key, added.error().message);
+        std::abort();
+      }
+    }
+    commit();
+    Metrics& metrics = *node->metrics_;
+    metrics.commits.fetch_add(1, std::memory_order_relaxed);
+    metrics.commit_seconds.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    metrics.batch_commands.observe(static_cast<double>(commands));
+    repl->durable(now, out);
+  }
+  handle(out);
   after_input();
 }
 
@@ -659,9 +970,16 @@ void LocalNode::Shard::finish() {
   // the rest.
   closing = true;
   timer.cancel();
-  if (registry->has_writers()) {
-    flush();
+  if (repl == nullptr && registry->has_writers()) {
+    flush();  // replicated writes need peers: what is not committed now is answered kUnavailable below
   }
+  for (auto& [key, list] : parked) {
+    for (Parked& p : list) {
+      p.fail(make_error(ErrorCode::kUnavailable, "node is shutting down"));
+    }
+  }
+  parked.clear();
+  parked_count = 0;
   registry->abandon_all("node '" + node->options_.node_name + "' is shutting down");
   ActorOutputs outputs;
   registry->take_outputs(outputs);
@@ -758,6 +1076,11 @@ Status LocalNode::start() {
   env.emit_events = &stream_->wanted;
   env.options.snapshot_interval = options_.snapshot_interval;
   env.options.queue_bound = options_.actor_queue_bound;
+  env.options.replicated = options_.replication != nullptr;
+  if (env.options.replicated && options_.replica_id == 0) {
+    stopped_ = true;
+    return make_error(ErrorCode::kInvalidArgument, "a replicated node needs a non-zero replica id");
+  }
   RegistryOptions registry_options;
   registry_options.max_active = std::max<size_t>(1, options_.max_actors / options_.shards);
   registry_options.idle_passivation_ms = options_.idle_passivation_ms;
@@ -766,6 +1089,16 @@ Status LocalNode::start() {
     shard->node = this;
     shard->index = i;
     shard->registry = std::make_unique<Registry>(env, registry_options);
+    if (env.options.replicated) {
+      store::EventStore* store = store_.get();
+      shard->log = std::make_unique<replication::StoreLog>(*store);
+      shard->repl = std::make_unique<replication::ReplicationNode>(
+          options_.replica_id, *shard->log,
+          [store](std::string_view key) { return replication::load_meta(*store, key); },
+          options_.replication_options);
+      shard->applier_storage = std::make_unique<replication::WriteApplier>(*store);
+      shard->applier = shard->applier_storage.get();
+    }
     shard->work.emplace(shard->io.get_executor());
     shards_.push_back(std::move(shard));
   }
@@ -776,9 +1109,10 @@ Status LocalNode::start() {
   }
 
   // Undelivered side effects of the last run: start their source actors,
-  // which re-send them (receivers drop duplicates).
+  // which re-send them (receivers drop duplicates). Replicated nodes keep
+  // no outbox: a key's writer re-derives its effects when it recovers.
   std::string after;
-  for (;;) {
+  for (; options_.replication == nullptr;) {
     Result<std::vector<std::string>> page = store_->list_actors(after, store::kMaxListActors);
     if (!page.ok()) {
       return make_error(page.error().code, "listing actors for outbox recovery: " + page.error().message);
@@ -850,13 +1184,19 @@ void LocalNode::read_actor(std::string key, Callback<ActorView> done) {
       (*shared_done)(valid.error());
       return;
     }
-    Actor& actor = shard.registry->get(key);
-    Result<ActorView> view = actor.state() == Actor::State::kServing ? actor.view() : Result<ActorView>(actor.failure());
-    if (view.ok() && view->seq == 0) {
-      view = make_error(ErrorCode::kNotFound, "actor '" + key + "' has no entries");
-    }
-    shard.after_input();
-    (*shared_done)(std::move(view));
+    shard.when_serving(
+        key,
+        [&shard, key, shared_done] {
+          Actor& actor = shard.registry->get(key);
+          Result<ActorView> view =
+              actor.state() == Actor::State::kServing ? actor.view() : Result<ActorView>(actor.failure());
+          if (view.ok() && view->seq == 0) {
+            view = make_error(ErrorCode::kNotFound, "actor '" + key + "' has no entries");
+          }
+          shard.after_input();
+          (*shared_done)(std::move(view));
+        },
+        [shared_done](Error error) { (*shared_done)(std::move(error)); });
   });
   if (!posted) {
     (*shared_done)(make_error(ErrorCode::kUnavailable, "node is shutting down"));
@@ -873,10 +1213,23 @@ void LocalNode::read_log(std::string key, uint64_t from, size_t limit, Callback<
   auto shared_done = std::make_shared<Callback<std::vector<LogEntryView>>>(std::move(done));
   const size_t bound = std::min({limit, options_.max_read_log_entries, store::kMaxReadEntries});
   const bool posted = shard.post([this, &shard, key = std::move(key), from, bound, shared_done] {
-    auto fail = [&](Error error) { (*shared_done)(std::move(error)); };
     if (Status valid = validate_key(key); !valid.ok()) {
-      return fail(valid.error());
+      return (*shared_done)(valid.error());
     }
+    shard.when_serving(
+        key, [this, &shard, key, from, bound, shared_done] { read_log_here(shard, key, from, bound, *shared_done); },
+        [shared_done](Error error) { (*shared_done)(std::move(error)); });
+  });
+  if (!posted) {
+    (*shared_done)(make_error(ErrorCode::kUnavailable, "node is shutting down"));
+  }
+}
+
+void LocalNode::read_log_here(Shard& shard, const std::string& key, uint64_t from, size_t bound,
+                              Callback<std::vector<LogEntryView>>& done) {
+  {
+    auto shared_done = &done;
+    auto fail = [&](Error error) { (*shared_done)(std::move(error)); };
     Actor& actor = shard.registry->get(key);
     if (actor.state() != Actor::State::kServing) {
       return fail(actor.failure());
@@ -919,10 +1272,80 @@ void LocalNode::read_log(std::string key, uint64_t from, size_t limit, Callback<
                                                           ": the log's head differs from the actor's"));
     }
     (*shared_done)(std::move(out));
-  });
-  if (!posted) {
-    (*shared_done)(make_error(ErrorCode::kUnavailable, "node is shutting down"));
   }
+}
+
+void LocalNode::read_replica_log(std::string key, uint64_t from, size_t limit, Callback<ReplicaLog> done) {
+  if (options_.replication == nullptr) {
+    return done(make_error(ErrorCode::kInvalidArgument, "node '" + options_.node_name +
+                                                            "' does not replicate: no replica copy to read"));
+  }
+  const size_t bound = std::min({limit, options_.max_read_log_entries, store::kMaxReadEntries});
+  on_key_shard(std::move(key), std::move(done), [this, from, bound](Shard&, const std::string& k,
+                                                                    Callback<ReplicaLog>& answer) {
+    // The durable Meta: what this replica holds and knows committed.
+    Result<std::optional<replication::Meta>> meta = replication::load_meta(*store_, k);
+    if (!meta.ok()) {
+      return answer(make_error(ErrorCode::kUnavailable, "key '" + k + "': " + meta.error().message));
+    }
+    if (!meta->has_value()) {
+      return answer(make_error(ErrorCode::kNotFound, "node '" + options_.node_name + "' holds no copy of key '" +
+                                                         k + "'"));
+    }
+    ReplicaLog out;
+    out.commit = (*meta)->commit;
+    out.last_seq = (*meta)->last_seq;
+    const uint64_t first = std::max<uint64_t>(from, 1);
+    if (first > out.commit || bound == 0) {
+      return answer(std::move(out));
+    }
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(bound, out.commit - first + 1));
+    Result<store::Hash> anchored = chain_anchor(*store_, k, first);
+    if (!anchored.ok()) {
+      return answer(anchored.error());
+    }
+    Result<std::vector<store::RawEntry>> page = store_->read_log(k, first, want);
+    if (!page.ok()) {
+      return answer(make_error(ErrorCode::kUnavailable, "key '" + k + "': reading the log: " + page.error().message));
+    }
+    store::ChainVerifier verifier(first - 1, *anchored);
+    store::Hash prev = *anchored;
+    for (const store::RawEntry& raw : *page) {
+      if (raw.seq > out.commit) {
+        break;
+      }
+      if (!verifier.next(raw.bytes, raw.seq)) {
+        const store::ChainFault& fault = *verifier.fault();
+        return answer(make_error(ErrorCode::kUnavailable, "key '" + k + "' seq " + std::to_string(fault.seq) + ": " +
+                                                              std::string(store::to_string(fault.kind)) + ": " +
+                                                              fault.detail));
+      }
+      const store::EntryView view = store::parse_entry(raw.bytes).value();
+      out.entries.push_back(LogEntryView{view.seq, view.epoch, view.time_ms, std::string(view.id),
+                                         std::string(view.type), std::string(view.payload), store::to_hex(view.hash),
+                                         store::to_hex(prev)});
+      prev = view.hash;
+    }
+    answer(std::move(out));
+  });
+}
+
+void LocalNode::set_topology(uint64_t epoch, bool joint, replication::ConfigOf config_of) {
+  QUORUM_ASSERT(options_.replication != nullptr);
+  for (auto& shard : shards_) {
+    Shard* raw = shard.get();
+    raw->post([raw, epoch, joint, config_of] { raw->set_topology(epoch, joint, config_of); });
+  }
+}
+
+void LocalNode::receive_replication(replication::Envelope message) {
+  QUORUM_ASSERT(options_.replication != nullptr);
+  if (shards_.empty() || stopped_.load()) {
+    return;
+  }
+  Shard& shard = *shards_[shard_of(message.key)];
+  auto shared = std::make_shared<replication::Envelope>(std::move(message));
+  shard.post([&shard, shared] { shard.receive(std::move(*shared)); });
 }
 
 template <class T, class Job>
@@ -1111,6 +1534,18 @@ Health LocalNode::health() const {
   }
   health.uptime_ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_at_).count());
+  health.replicated = options_.replication != nullptr;
+  for (const auto& shard : shards_) {
+    health.replicas += shard->replicas_running.load(std::memory_order_relaxed);
+    health.keys_writing += shard->keys_writing.load(std::memory_order_relaxed);
+    health.keys_under_replicated += shard->keys_under_replicated.load(std::memory_order_relaxed);
+    std::lock_guard lock(shard->errors_mutex);
+    for (const UnderReplicatedKey& k : shard->under_replicated) {
+      if (health.under_replicated.size() < kMaxUnderReplicatedListed) {
+        health.under_replicated.push_back(k);
+      }
+    }
+  }
   return health;
 }
 

@@ -99,6 +99,23 @@ bool Registry::unload(std::string_view key) {
   return true;
 }
 
+void Registry::discard(std::string_view key, std::string_view reason) {
+  auto it = actors_.find(std::string(key));
+  if (it == actors_.end()) {
+    return;
+  }
+  Actor& actor = *it->second.actor;
+  if (actor.write_in_flight()) {
+    actor.write_done(make_error(ErrorCode::kUnavailable, std::string(reason)));
+  }
+  actor.abandon(reason);
+  ActorOutputs outputs;
+  actor.take_outputs(outputs);
+  pending_replies_.insert(pending_replies_.end(), std::make_move_iterator(outputs.replies.begin()),
+                          std::make_move_iterator(outputs.replies.end()));
+  drop(it);
+}
+
 void Registry::evict_over_bound() {
   if (actors_.size() <= options_.max_active) {
     return;

@@ -174,7 +174,7 @@ std::string encode(const Envelope& envelope) {
         if constexpr (std::is_same_v<T, Prepare>) fields = 1;
         else if constexpr (std::is_same_v<T, Promise>) fields = 7;
         else if constexpr (std::is_same_v<T, Append>) fields = 6;
-        else if constexpr (std::is_same_v<T, AppendReply>) fields = 5;
+        else if constexpr (std::is_same_v<T, AppendReply>) fields = 6;
         else if constexpr (std::is_same_v<T, Fetch>) fields = 3;
         else fields = 4;
         p.pack_array(static_cast<uint32_t>(5 + fields));
@@ -206,6 +206,7 @@ std::string encode(const Envelope& envelope) {
           pack_ballot(p, body.promised);
           p.pack_uint64(body.match);
           p.pack_uint64(body.hint);
+          p.pack_uint64(body.commit);
         } else if constexpr (std::is_same_v<T, Fetch>) {
           pack_ballot(p, body.ballot);
           p.pack_uint64(body.after);
@@ -275,6 +276,7 @@ Result<Envelope> decode_envelope(std::string_view bytes) {
       m.promised = f.ballot();
       m.match = f.u64();
       m.hint = f.u64();
+      m.commit = f.u64();
       e.body = m;
       break;
     }

@@ -420,7 +420,10 @@ void KeyReplica::send_appends(uint64_t now_ms, bool force, Output& out) {
   for (auto& [node, p] : progress_) {
     const bool unsent = p.next <= meta_.last_seq && p.next <= p.match + options_.max_in_flight;
     const bool stalled = p.match < meta_.last_seq && now_ms >= p.sent_ms + options_.retry_ms;
-    const bool quiet = now_ms >= p.sent_ms + options_.heartbeat_ms;
+    // Heartbeats only while a follower may lack something: entries, or the
+    // commit seq (it acknowledges what it knows): an idle key costs nothing.
+    const bool behind = p.match < meta_.last_seq || p.commit_known < meta_.commit;
+    const bool quiet = behind && now_ms >= p.sent_ms + options_.heartbeat_ms;
     if (stalled) {
       p.next = p.match + 1;  // resend what was not acknowledged
     }
@@ -443,6 +446,7 @@ void KeyReplica::on_append_reply(NodeId from, const AppendReply& m, uint64_t now
     return;
   }
   Progress& p = it->second;
+  p.commit_known = std::max(p.commit_known, std::min(m.commit, meta_.commit));
   if (m.ok) {
     QUORUM_ASSERT(m.match <= meta_.last_seq);
     p.match = std::max(p.match, m.match);
@@ -455,6 +459,21 @@ void KeyReplica::on_append_reply(NodeId from, const AppendReply& m, uint64_t now
     }
     send_append(from, p, now_ms, out);
   }
+}
+
+size_t KeyReplica::copies() const {
+  if (role_ != Role::kServing) {
+    return 0;
+  }
+  size_t count = 0;
+  for (NodeId n : config_.current) {
+    if (n == self_) {
+      count += durable_.accepted == ballot_ && durable_.vouched >= meta_.commit ? 1 : 0;
+    } else if (auto it = progress_.find(n); it != progress_.end() && it->second.match >= meta_.commit) {
+      ++count;
+    }
+  }
+  return count;
 }
 
 void KeyReplica::advance_commit(Output& out) {
@@ -601,7 +620,7 @@ void KeyReplica::on_fetch(NodeId from, const Fetch& m, Output& out) {
 }
 
 void KeyReplica::on_append(NodeId from, const Append& m, uint64_t now_ms, Output& out) {
-  auto refuse = [&](uint64_t hint) { send(from, AppendReply{m.ballot, false, meta_.promised, 0, hint}, out); };
+  auto refuse = [&](uint64_t hint) { send(from, AppendReply{m.ballot, false, meta_.promised, 0, hint, meta_.commit}, out); };
   if (m.ballot < meta_.promised) {
     refuse(0);
     return;
@@ -664,10 +683,10 @@ void KeyReplica::on_append(NodeId from, const Append& m, uint64_t now_ms, Output
   QUORUM_ASSERT(meta_.last_seq >= end && meta_.vouched == vouched && meta_.commit == commit);
   if (accepted_now) {
     learn_commit(meta_.commit, out);
-    reply_after_durable(Envelope{self_, from, key_, AppendReply{m.ballot, true, meta_.promised, meta_.vouched, 0}},
+    reply_after_durable(Envelope{self_, from, key_, AppendReply{m.ballot, true, meta_.promised, meta_.vouched, 0, meta_.commit}},
                         out);
   } else {
-    send(from, AppendReply{m.ballot, false, meta_.promised, 0, end}, out);  // continue after `end`
+    send(from, AppendReply{m.ballot, false, meta_.promised, 0, end, meta_.commit}, out);  // continue after `end`
   }
 }
 

@@ -2,6 +2,7 @@
 #include <quorum/replication/replication_node.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 namespace quorum::replication {
@@ -92,8 +93,8 @@ void ReplicationNode::check_caught_up(NodeOutput& out) {
 void ReplicationNode::set_topology(uint64_t topology, bool joint, ConfigOf config_of, uint64_t now_ms,
                                    NodeOutput& out) {
   QUORUM_ASSERT(config_of);
-  if (topology < topology_ || (topology == topology_ && joint == joint_ && config_of_)) {
-    return;  // stale or the same
+  if (topology < topology_ || (topology == topology_ && (joint == joint_ || joint) && config_of_)) {
+    return;  // stale, the same, or joint again after final (a state that never comes back)
   }
   topology_ = topology;
   joint_ = joint;
@@ -185,6 +186,28 @@ void ReplicationNode::durable(uint64_t now_ms, NodeOutput& out) {
     it->second.replica->durable(id, now_ms, o);
     collect(key, it->second, o, out);
   }
+}
+
+std::vector<ReplicationNode::UnderReplicated> ReplicationNode::under_replicated(size_t limit) const {
+  std::vector<UnderReplicated> out;
+  for (const std::string& key : writers_) {
+    if (out.size() >= limit) {
+      break;
+    }
+    auto it = replicas_.find(key);
+    if (it == replicas_.end() || !it->second.replica->serving()) {
+      continue;
+    }
+    const KeyReplica& r = *it->second.replica;
+    if (const size_t copies = r.copies(); copies < r.config().current.size()) {
+      out.push_back(UnderReplicated{key, copies, r.config().current.size()});
+    }
+  }
+  return out;
+}
+
+size_t ReplicationNode::under_replicated_count() const {
+  return under_replicated(std::numeric_limits<size_t>::max()).size();
 }
 
 void ReplicationNode::refuse_key(const std::string& key) {

@@ -3,6 +3,9 @@
 
 #include "make_frame.hpp"
 
+#include <quorum/cluster/stable_hash.hpp>
+#include <quorum/replication/codec.hpp>
+
 #include <msgpack.hpp>
 #include <spdlog/spdlog.h>
 
@@ -106,6 +109,18 @@ Error reply_error(const Error& error, std::string_view peer) {
 
 }  // namespace
 
+replication::NodeId replica_id_of(std::string_view node_name) noexcept {
+  const uint64_t h = cluster::stable_hash(node_name);
+  const auto id = static_cast<replication::NodeId>(h ^ (h >> 32));
+  return id == 0 ? 1 : id;
+}
+
+// Replica ids and node names of one topology, both ways.
+struct ClusterNode::ReplicaNames {
+  std::unordered_map<replication::NodeId, std::string> names;
+  std::unordered_map<std::string, replication::NodeId> ids;
+};
+
 Result<std::unique_ptr<ClusterNode>> ClusterNode::open(ClusterNodeOptions options, cluster::TopologyStore& topology) {
   std::unique_ptr<ClusterNode> node(new ClusterNode(std::move(options), topology));
   if (Status started = node->start(); !started.ok()) {
@@ -141,17 +156,24 @@ Status ClusterNode::start() {
   {
     std::lock_guard lock(state_mutex_);
     placement_ = placement;
-    walking_ = true;  // keys stored here that another node owns now are offered to it
+    walking_ = !options_.replicated;  // keys stored here that another node owns now are offered to it
   }
   mailroom_->set_peers(peers_of(placement->topology(), name_), placement->topology().epoch);
 
   node::LocalNodeOptions local_options = options_.local;
   local_options.remote = this;
+  if (options_.replicated) {
+    local_options.replication = this;
+    local_options.replica_id = replica_id_of(name_);
+  }
   auto opened = node::LocalNode::open(std::move(local_options));
   if (!opened) {
     return opened.error();
   }
   local_ = std::move(opened).value();
+  if (options_.replicated) {
+    apply_replication_topology(topology_.state());
+  }
   ready_.store(true, std::memory_order_release);
   timer_ = std::thread([this] { timer_loop(); });
   spdlog::info("{}: routing in a cluster of {} nodes (topology epoch {}), mailroom on {}", name_,
@@ -190,8 +212,8 @@ ClusterNode::Route ClusterNode::route(const std::string& key, RunLocal&& run_loc
       peer = std::move(**owner);
       return Route::kPeer;
     }
-    if (acquired_.count(key) != 0) {
-      run_local();
+    if (options_.replicated || acquired_.count(key) != 0) {
+      run_local();  // replicated: the shard waits for the key's writer to recover here
       return Route::kLocal;
     }
     auto found = acquiring_.find(key);
@@ -232,7 +254,7 @@ Error ClusterNode::not_ready() const {
 bool ClusterNode::is_local(std::string_view key) const {
   std::lock_guard lock(state_mutex_);
   auto owner = owner_locked(key);
-  return !owner.ok() || (!owner->has_value() && acquired_.count(std::string(key)) != 0);
+  return !owner.ok() || (!owner->has_value() && (options_.replicated || acquired_.count(std::string(key)) != 0));
 }
 
 void ClusterNode::submit_remote(node::Command command, node::Callback<node::CommandReceipt> done) {
@@ -443,9 +465,144 @@ void ClusterNode::on_frame(std::string_view from, Frame frame) {
     case Kind::kHandoffTaken:
       on_taken(from, frame);
       return;
+    case Kind::kReplication:
+      on_replication(from, frame);
+      return;
   }
   counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
   spdlog::warn("{}: frame of unknown kind {} from {} dropped", name_, frame.kind, from);
+}
+
+void ClusterNode::apply_replication_topology(const cluster::TopologyView& view) {
+  std::shared_ptr<const cluster::Placement> placement = view.current;
+  std::shared_ptr<const cluster::Placement> previous = view.previous;
+  auto names = std::make_shared<ReplicaNames>();
+  std::vector<const cluster::Node*> all;
+  for (const cluster::Placement* p : {placement.get(), previous.get()}) {
+    if (p == nullptr) {
+      continue;
+    }
+    for (const cluster::DataCenter& dc : p->topology().data_centers) {
+      for (const cluster::Node& n : dc.nodes) {
+        all.push_back(&n);
+      }
+    }
+  }
+  for (const cluster::Node* node : all) {
+    {
+      const cluster::Node& n = *node;
+      if (names->ids.count(n.name) != 0) {
+        continue;  // in both topologies
+      }
+      const replication::NodeId id = replica_id_of(n.name);
+      if (auto [it, fresh] = names->names.emplace(id, n.name); !fresh) {
+        spdlog::critical("{}: nodes '{}' and '{}' have the same replica id {}; rename one", name_, it->second,
+                         n.name, id);
+      }
+      names->ids.emplace(n.name, id);
+    }
+  }
+  {
+    std::lock_guard lock(state_mutex_);
+    replica_names_ = names;
+  }
+  const uint64_t epoch = placement->topology().epoch;
+  // A key's replica sets: the writer and its followers under the current
+  // placement (DESIGN §4), and while the transition is joint the set under
+  // the last final one too (every quorum then needs a majority of both).
+  auto config_of = [placement, previous, names, epoch](std::string_view key) {
+    replication::KeyConfig config;
+    config.topology = epoch;
+    Result<cluster::ReplicaSet> set = placement->replica_set(key);
+    if (!set.ok()) {
+      return config;  // no live data center: no writer (0), nothing to do
+    }
+    config.writer = names->ids.at(std::string(placement->node_name(set->writer)));
+    for (cluster::NodeId n : set->nodes()) {
+      config.current.push_back(names->ids.at(std::string(placement->node_name(n))));
+    }
+    if (previous != nullptr) {
+      if (Result<cluster::ReplicaSet> before = previous->replica_set(key); before.ok()) {
+        for (cluster::NodeId n : before->nodes()) {
+          config.previous.push_back(names->ids.at(std::string(previous->node_name(n))));
+        }
+      }
+    }
+    return config;
+  };
+  local_->set_topology(epoch, previous != nullptr, config_of);
+}
+
+void ClusterNode::send_replication(std::vector<replication::Envelope> messages) {
+  std::shared_ptr<const ReplicaNames> names;
+  {
+    std::lock_guard lock(state_mutex_);
+    names = replica_names_;
+  }
+  const uint64_t current = epoch();
+  for (replication::Envelope& message : messages) {
+    auto to = names != nullptr ? names->names.find(message.to) : decltype(names->names.end()){};
+    if (names == nullptr || to == names->names.end()) {
+      counters_.replication_unsent.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    std::string key = message.key;
+    Frame frame = make_frame(Kind::kReplication, 0, std::move(key), replication::encode(message), current);
+    if (mailroom_->send(to->second, std::move(frame)).ok()) {
+      counters_.replication_out.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      counters_.replication_unsent.fetch_add(1, std::memory_order_relaxed);  // resent by the protocol
+    }
+  }
+}
+
+void ClusterNode::caught_up(size_t shard, uint64_t epoch) {
+  // Every shard must have caught up; then the timer thread reports it (the
+  // store call may wait for the store's own thread: not on a shard's).
+  std::lock_guard lock(state_mutex_);
+  if (epoch < caught_up_epoch_) {
+    return;
+  }
+  if (epoch > caught_up_epoch_) {
+    caught_up_epoch_ = epoch;
+    caught_up_shards_.clear();
+  }
+  caught_up_shards_.insert(shard);
+  if (caught_up_shards_.size() == options_.local.shards) {
+    report_epoch_ = epoch;
+    spdlog::info("{}: caught up every key it writes under joint topology {}", name_, epoch);
+  }
+}
+
+void ClusterNode::report_caught_up() {
+  uint64_t epoch = 0;
+  {
+    std::lock_guard lock(state_mutex_);
+    epoch = std::exchange(report_epoch_, 0);
+  }
+  if (epoch == 0) {
+    return;
+  }
+  if (Status reported = topology_.report_caught_up(name_, epoch); !reported.ok()) {
+    spdlog::warn("{}: reporting caught up under topology {}: {}; retrying", name_, epoch, reported.error().message);
+    std::lock_guard lock(state_mutex_);
+    report_epoch_ = std::max(report_epoch_, epoch);
+  }
+}
+
+void ClusterNode::on_replication(std::string_view from, const Frame& frame) {
+  if (!options_.replicated || !ready_.load(std::memory_order_acquire)) {
+    return;  // the sender resends
+  }
+  Result<replication::Envelope> message = replication::decode_envelope(frame.body);
+  if (!message.ok() || message->key != frame.key) {
+    counters_.bad_frames.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("{}: replication frame from {} dropped: {}", name_, from,
+                 message.ok() ? std::string("key differs from the frame's") : message.error().message);
+    return;
+  }
+  counters_.replication_in.fetch_add(1, std::memory_order_relaxed);
+  local_->receive_replication(std::move(message).value());
 }
 
 void ClusterNode::reply(const std::string& origin, Frame frame) {
@@ -634,14 +791,34 @@ std::vector<std::string> ClusterNode::peers_of_locked() const {
 }
 
 void ClusterNode::sync_topology() {
-  std::shared_ptr<const cluster::Placement> placement = topology_.current();
+  const cluster::TopologyView view = topology_.state();
+  std::shared_ptr<const cluster::Placement> placement = view.current;
   std::vector<Waiter> waiters;
+  bool finalized = false;
+  {
+    std::lock_guard lock(state_mutex_);
+    if (placement_ == placement) {
+      if (previous_placement_ == view.previous) {
+        return;
+      }
+      // The same target, now final: only the replicas' configurations change.
+      previous_placement_ = view.previous;
+      finalized = true;
+    }
+  }
+  if (finalized) {
+    if (options_.replicated && ready_.load(std::memory_order_acquire)) {
+      apply_replication_topology(view);
+    }
+    return;
+  }
   {
     std::lock_guard lock(state_mutex_);
     if (placement_ == placement) {
       return;
     }
     placement_ = placement;
+    previous_placement_ = view.previous;
     // What this node served, sealed and offered was decided under the old
     // topology: decide again. Requests waiting for an acquisition route anew.
     acquired_.clear();
@@ -653,12 +830,36 @@ void ClusterNode::sync_topology() {
       }
     }
     acquiring_.clear();
-    walking_ = true;
+    walking_ = !options_.replicated;
     walk_after_.clear();
   }
   counters_.topology_changes.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("{}: topology epoch {}", name_, placement->topology().epoch);
   send_peers(*placement);
+  // Requests waiting for a node that left the rings (dead or drained) will
+  // not be answered in time: fail them now, so their clients retry (same
+  // id) and reach the key's new writer instead of waiting request_timeout.
+  std::vector<Waiting> orphaned;
+  {
+    std::lock_guard lock(pending_mutex_);
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      const cluster::Node* peer = cluster::node_named(placement->topology(), it->second.peer);
+      if (peer == nullptr || !peer->live) {
+        orphaned.push_back(std::move(it->second));
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (Waiting& waiting : orphaned) {
+    fail(waiting.callback, Error{ErrorCode::kUnavailable, "node " + waiting.peer +
+                                                              " left the topology before answering; the request may "
+                                                              "or may not have been applied: retry with the same id"});
+  }
+  if (options_.replicated && ready_.load(std::memory_order_acquire)) {
+    apply_replication_topology(view);
+  }
   for (Waiter& waiter : waiters) {
     waiter.retry();
   }
@@ -716,6 +917,9 @@ void ClusterNode::timer_loop() {
                      " ms (the command may have been applied; retrying with the same id is safe)"});
     }
     sync_topology();
+    if (options_.replicated) {
+      report_caught_up();
+    }
     handoff_tick(now);
     busy = handoff_busy();
     std::shared_ptr<const cluster::Placement> placement = topology_.current();
@@ -739,7 +943,9 @@ host::PluginHost& ClusterNode::plugins() { return local_->plugins(); }
 
 node::Health ClusterNode::health() const {
   if (!local_) {
-    return node::Health{false, name_, 0, 0, 0};
+    node::Health idle;
+    idle.node_name = name_;
+    return idle;
   }
   node::Health health = local_->health();
   health.serving = health.serving && !stopped_.load();
@@ -789,6 +995,13 @@ void ClusterNode::write_metrics(std::string& out) const {
           counters_.conflicts.load());
   counter("quorum_router_seals_total", "Keys this node handed to another node on its request.",
           counters_.seals.load());
+  counter("quorum_replication_messages_out_total", "Replication messages sent to other nodes.",
+          counters_.replication_out.load());
+  counter("quorum_replication_messages_in_total", "Replication messages received from other nodes.",
+          counters_.replication_in.load());
+  counter("quorum_replication_messages_unsent_total",
+          "Replication messages not sent (unknown node, full queue); the protocol resends.",
+          counters_.replication_unsent.load());
   {
     std::lock_guard lock(state_mutex_);
     out += "# HELP quorum_router_handoffs_pending Keys stored here that another node owns and has not confirmed "

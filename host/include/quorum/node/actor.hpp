@@ -86,6 +86,18 @@ struct ActorOptions {
   // Bits of the 64-bit id fingerprints kept in memory (1..64). Only tests
   // lower it, to force fingerprint collisions.
   unsigned id_fingerprint_bits = 64;
+  // Replicated (quorumd in a cluster): the key's log is written through its
+  // KeyReplica (replication/), not by the actor. take_write() hands the new
+  // entries over as a proposal (the replication adapter stores them with
+  // their idempotency records on every replica), and write_done() means
+  // "committed on 3 of 5". The actor then keeps no outbox and no snapshots:
+  // both would be local to one replica, and a writer on another node would
+  // not see them. Instead recovery re-derives the side effects of every
+  // entry by replaying the whole log and delivers them again (receivers
+  // dedup by the derived command id), so a new writer on any replica
+  // delivers what the old one may not have. Cost: recovery replays the whole
+  // log (bounded by recovery_tail_bound) and re-sends its effects.
+  bool replicated = false;
 };
 
 // A side effect to deliver: the command for `command.key`, from entry
@@ -191,6 +203,11 @@ class Actor {
   // process() first: it may change what there is to write). The write is
   // then in flight until write_done().
   void take_write(store::WriteBatch& batch);
+  // Replicated actors: the same, but the new entries are moved into
+  // `proposal` (in seq order, chained to durable_head()) for the key's
+  // replica instead of into a batch; nothing else is written. The write is
+  // in flight until write_done() (ok once the entries are committed).
+  void take_proposal(std::vector<store::EncodedEntry>& proposal);
   // Input: the write taken last is durable (ok) or failed (nothing of it was
   // applied).
   void write_done(const Status& status);

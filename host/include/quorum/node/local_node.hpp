@@ -31,6 +31,8 @@
 #include <quorum/node/actor.hpp>
 #include <quorum/node/node_service.hpp>
 #include <quorum/node/registry.hpp>
+#include <quorum/replication/replication_node.hpp>
+#include <quorum/replication/types.hpp>
 #include <quorum/store/event_store.hpp>
 
 #include <atomic>
@@ -75,6 +77,20 @@ class RemoteDelivery {
   virtual void submit_remote(Command command, Callback<CommandReceipt> done) = 0;
 };
 
+// The cluster side of replication, implemented by the router: the node's
+// shards hand it the replication messages for other nodes and the reports
+// for the topology store. Every member is called from shard threads and
+// must not block.
+class ReplicationPeer {
+ public:
+  virtual ~ReplicationPeer() = default;
+  // Best effort: the protocol resends whatever is lost.
+  virtual void send_replication(std::vector<replication::Envelope> messages) = 0;
+  // Every key this node writes under the joint topology `epoch` has
+  // recovered under it (one shard's share: the router waits for all).
+  virtual void caught_up(size_t shard, uint64_t epoch) = 0;
+};
+
 // A key's durable position on this node: its last stored seq and that
 // entry's hash (kGenesisHash at seq 0). The hand-off of keys between nodes
 // compares positions to find the longest copy.
@@ -103,6 +119,15 @@ struct LocalNodeOptions {
   std::vector<PluginActivation> activations;
   const Clock* clock = nullptr;         // null: the system clock; must outlive the node
   RemoteDelivery* remote = nullptr;     // null: every key is local; must outlive the node
+  // Replication (DESIGN §4, §5): null runs unreplicated (one node, or the
+  // hand-off cluster). Otherwise every key's log is written through its
+  // KeyReplica: a command is answered once 3 of 5 replicas hold it
+  // durably, and actors run only where their key's writer serves.
+  ReplicationPeer* replication = nullptr;  // must outlive the node
+  replication::NodeId replica_id = 0;      // this node's id in ballots and envelopes (non-zero)
+  replication::ReplicationNodeOptions replication_options;
+  int64_t writer_wait_ms = 10'000;         // a request waits this long for its key's writer to recover here
+  size_t max_parked = 100'000;             // requests waiting for writers to recover, per shard
 };
 
 class LocalNode final : public NodeService {
@@ -119,6 +144,7 @@ class LocalNode final : public NodeService {
   void submit(Command command, Callback<CommandReceipt> done) override;
   void read_actor(std::string key, Callback<ActorView> done) override;
   void read_log(std::string key, uint64_t from, size_t limit, Callback<std::vector<LogEntryView>> done) override;
+  void read_replica_log(std::string key, uint64_t from, size_t limit, Callback<ReplicaLog> done) override;
   std::unique_ptr<Subscription> subscribe(std::string prefix, size_t queue_bound,
                                           std::function<void(const StreamEvent&)> on_event) override;
   host::PluginHost& plugins() override;
@@ -153,6 +179,14 @@ class LocalNode final : public NodeService {
   // (clamped to store::kMaxListActors), with their stored points.
   Result<std::vector<std::pair<std::string, KeyPoint>>> list_stored(std::string_view after, size_t limit) const;
 
+  // Replicated nodes: the topology changed (or is first known). `config_of`
+  // gives each key's replica sets under epoch `epoch` (joint: with the one
+  // before). Every shard reconfigures its replicas and starts recovering
+  // the keys stored here that this node now writes. Any thread.
+  void set_topology(uint64_t epoch, bool joint, replication::ConfigOf config_of);
+  // Replicated nodes: a message from another node's replica. Any thread.
+  void receive_replication(replication::Envelope message);
+
   const LocalNodeOptions& options() const noexcept { return options_; }
   // The shard a key lives on (stable: FNV-1a 64 of the key bytes mod shards).
   size_t shard_of(std::string_view key) const noexcept;
@@ -169,6 +203,9 @@ class LocalNode final : public NodeService {
   // Validates `key` and runs job(shard, key, done) on the key's shard
   // thread; answers `done` with the error instead if the key is invalid or
   // the node stops (inline then).
+  // read_log on the key's shard thread, once its writer serves here.
+  void read_log_here(Shard& shard, const std::string& key, uint64_t from, size_t bound,
+                     Callback<std::vector<LogEntryView>>& done);
   template <class T, class Job>
   void on_key_shard(std::string key, Callback<T> done, Job job);
 

@@ -91,13 +91,28 @@ class Subscription {
   virtual uint64_t dropped() const = 0;
 };
 
+// A key this node writes whose committed log is on fewer replicas than its
+// replica set has nodes (a follower lags, is down, or is being filled).
+struct UnderReplicatedKey {
+  std::string key;
+  uint64_t copies = 0;
+  uint64_t replicas = 0;
+};
+
 struct Health {
   bool serving = false;       // false while starting, recovering or shutting down
   std::string node_name;
   uint64_t actors_active = 0;
   uint64_t actors_failed = 0; // actors refusing service (broken chain, ...)
   uint64_t uptime_ms = 0;
+  // Replicated nodes (refreshed about once a second).
+  bool replicated = false;
+  uint64_t replicas = 0;               // key replicas in memory (writers and followers)
+  uint64_t keys_writing = 0;           // keys this node writes (recovering or serving)
+  uint64_t keys_under_replicated = 0;  // of those, serving with fewer copies than replicas
+  std::vector<UnderReplicatedKey> under_replicated;  // the first kMaxUnderReplicatedListed of them
 };
+inline constexpr size_t kMaxUnderReplicatedListed = 100;
 
 template <class T>
 using Callback = std::function<void(Result<T>)>;
@@ -118,6 +133,24 @@ class NodeService {
   virtual void read_actor(std::string key, Callback<ActorView> done) = 0;
   // Entries from seq `from` (1-based), at most `limit` (bounded by the node).
   virtual void read_log(std::string key, uint64_t from, size_t limit, Callback<std::vector<LogEntryView>> done) = 0;
+
+  // This node's own copy of the key's log (replicated nodes; no routing):
+  // committed entries from `from`, at most `limit`, as this replica holds
+  // them, with the commit seq it knows (a follower learns it from the
+  // writer's next message, so it may lag) and its last stored seq.
+  // Errors: kInvalidArgument (the node does not replicate), kNotFound (no
+  // copy of the key here), kUnavailable (a stored entry does not verify).
+  struct ReplicaLog {
+    uint64_t commit = 0;
+    uint64_t last_seq = 0;
+    std::vector<LogEntryView> entries;
+  };
+  virtual void read_replica_log(std::string key, uint64_t from, size_t limit, Callback<ReplicaLog> done) {
+    (void)key;
+    (void)from;
+    (void)limit;
+    done(Error{ErrorCode::kInvalidArgument, "this node does not replicate: no replica copy to read"});
+  }
 
   // Committed events of keys starting with `prefix`. `on_event` runs on a
   // node thread; at most `queue_bound` events wait for it, later ones are

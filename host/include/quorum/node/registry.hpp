@@ -86,6 +86,12 @@ class Registry {
   // side effects stay in the outbox and are re-sent by the next incarnation.
   // False if the actor is busy (nothing changed).
   bool unload(std::string_view key);
+  // Drops the actor of `key` whatever it holds (replicated keys whose
+  // writer stopped here): a write in flight fails, everything waiting is
+  // answered kUnavailable with `reason` (clients retry with their ids), and
+  // undelivered effects are forgotten (the key's next writer re-derives
+  // them). No-op if the key has no running actor.
+  void discard(std::string_view key, std::string_view reason);
 
   // Node shutdown: answers everything queued (nothing may be in flight).
   void abandon_all(std::string_view reason);

@@ -135,6 +135,12 @@ class KeyReplica {
   // all on disk).
   bool idle() const noexcept { return role_ == Role::kReplica && durable_write_ + 1 == next_write_ && deferred_.empty(); }
 
+  // Writer, serving only: the nodes of the current replica set known to
+  // hold every committed entry durably under this writer's ballot (itself
+  // included). Below config().current.size() the key is under-replicated:
+  // a follower lags, is down, or is being filled (re-replication).
+  size_t copies() const;
+
   // The hash of entry `seq` as this replica holds it (seq 0: genesis).
   std::optional<store::Hash> hash_at(uint64_t seq) const;
   // Entries from..to as held (not-yet-durable ones from memory).
@@ -146,6 +152,7 @@ class KeyReplica {
     uint64_t match = 0;  // acknowledged durable under ballot_
     uint64_t sent_ms = 0;
     bool sent_once = false;
+    uint64_t commit_known = 0;  // the commit seq it acknowledged knowing (AppendReply.commit)
   };
 
   bool writer_role() const noexcept { return role_ != Role::kReplica && role_ != Role::kWaiting; }

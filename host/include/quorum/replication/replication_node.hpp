@@ -85,11 +85,24 @@ class ReplicationNode {
 
   // The writes to make durable, in order, as one batch. Then durable().
   std::vector<KeyWrite> take_writes();
+  bool has_writes() const noexcept { return !writes_.empty(); }
   // Every write taken so far is durable.
   void durable(uint64_t now_ms, NodeOutput& out);
   // A key whose stored log failed verification: drop its replica, refuse
   // its messages from now on.
   void refuse_key(const std::string& key);
+
+  // Keys this node writes and serves whose committed log is on fewer nodes
+  // of their replica set than the set's size (KeyReplica::copies()), with
+  // that count and the set's size; at most `limit`, in key order.
+  struct UnderReplicated {
+    std::string key;
+    size_t copies = 0;
+    size_t replicas = 0;
+  };
+  std::vector<UnderReplicated> under_replicated(size_t limit) const;
+  // How many keys under_replicated() would list without a limit.
+  size_t under_replicated_count() const;
 
   // The replica of `key`, if running (for reads and the application).
   const KeyReplica* replica(std::string_view key) const;

@@ -89,6 +89,7 @@ struct AppendReply {
   Ballot promised;
   uint64_t match = 0;
   uint64_t hint = 0;
+  uint64_t commit = 0;  // the replica's commit seq once this is durable (the writer stops repeating it)
 };
 
 // New writer -> the replica with the best log: send me your entries after

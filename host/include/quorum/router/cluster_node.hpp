@@ -54,6 +54,7 @@
 #include <quorum/node/local_node.hpp>
 #include <quorum/node/node_service.hpp>
 #include <quorum/router/messages.hpp>
+#include <quorum/replication/types.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -83,7 +84,7 @@ struct ClusterNodeOptions {
   // interval to (its data center's size - 1) + (number of other data
   // centers) peers at least: 10 in the 4 x 8 topology, not 31.
   bool heartbeats = true;
-  std::chrono::milliseconds heartbeat_interval{1000};
+  std::chrono::milliseconds heartbeat_interval{400};
   size_t max_pending = 100'000;
   // Hand-off bounds: keys being acquired at once (offers beyond it wait for
   // the offerer's next round), requests waiting for one key's acquisition
@@ -92,9 +93,18 @@ struct ClusterNodeOptions {
   size_t max_waiting_per_key = 4096;
   size_t max_offers = 1024;
   std::chrono::milliseconds reoffer_interval{3000};
+  // Replicated (DESIGN §4, §5): each key's log lives on its writer and four
+  // followers and a command is answered once 3 of 5 hold it; no hand-off.
+  // Off: the hand-off cluster above (one copy per key).
+  bool replicated = false;
 };
 
-class ClusterNode final : public node::NodeService, private node::RemoteDelivery {
+// A node's id in replication ballots and envelopes: a stable 32-bit hash of
+// its name (never 0). Part of the protocol: the same name gives the same id
+// on every node and across restarts.
+replication::NodeId replica_id_of(std::string_view node_name) noexcept;
+
+class ClusterNode final : public node::NodeService, private node::RemoteDelivery, private node::ReplicationPeer {
  public:
   // Starts the mailroom on this node's address in the topology, opens the
   // local node, and starts routing. The store must be started and outlive
@@ -108,6 +118,13 @@ class ClusterNode final : public node::NodeService, private node::RemoteDelivery
 
   void submit(node::Command command, node::Callback<node::CommandReceipt> done) override;
   void read_actor(std::string key, node::Callback<node::ActorView> done) override;
+  void read_replica_log(std::string key, uint64_t from, size_t limit,
+                        node::Callback<node::NodeService::ReplicaLog> done) override {
+    if (!local_) {
+      return done(Error{ErrorCode::kUnavailable, "node is starting"});
+    }
+    local_->read_replica_log(std::move(key), from, limit, std::move(done));
+  }
   void read_log(std::string key, uint64_t from, size_t limit,
                 node::Callback<std::vector<node::LogEntryView>> done) override;
   // Committed events of the actors on THIS node (a cluster-wide stream is
@@ -157,6 +174,20 @@ class ClusterNode final : public node::NodeService, private node::RemoteDelivery
   // Applies the store's current topology if it changed (peers, hand-off
   // state). Any thread; not under state_mutex_.
   void sync_topology();
+  // Replication (replicated only): the key configs of a placement, the
+  // shards' messages out, their reports, the messages in.
+  void send_replication(std::vector<replication::Envelope> messages) override;
+  void caught_up(size_t shard, uint64_t epoch) override;
+  void on_replication(std::string_view from, const mailroom::Frame& frame);
+  void apply_replication_topology(const cluster::TopologyView& view);
+  // Timer thread: tells the topology store this node caught up (report_epoch_).
+  void report_caught_up();
+  struct ReplicaNames;  // replica id <-> node name of the current and previous topology
+  std::shared_ptr<const ReplicaNames> replica_names_;            // under state_mutex_
+  std::shared_ptr<const cluster::Placement> previous_placement_;  // while joint; under state_mutex_
+  uint64_t caught_up_epoch_ = 0;                                 // under state_mutex_
+  std::set<size_t> caught_up_shards_;                            // under state_mutex_
+  uint64_t report_epoch_ = 0;                                    // to report; under state_mutex_
   uint64_t epoch() const;
   // Every other node of placement_ the store takes for alive (those may
   // hold keys). Requires state_mutex_.
@@ -241,6 +272,9 @@ class ClusterNode final : public node::NodeService, private node::RemoteDelivery
     std::atomic<uint64_t> acquisition_failures{0};
     std::atomic<uint64_t> conflicts{0};
     std::atomic<uint64_t> seals{0};             // keys sealed for another node
+    std::atomic<uint64_t> replication_out{0};   // replication messages sent
+    std::atomic<uint64_t> replication_in{0};    // ... received
+    std::atomic<uint64_t> replication_unsent{0};  // ... not sent (no such node, queue full)
   };
 
   ClusterNodeOptions options_;

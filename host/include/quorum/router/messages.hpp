@@ -40,6 +40,8 @@ enum class Kind : uint8_t {
   kFetchLogReply = 11,   // Result<std::vector<std::string>>: raw entries
   kHandoffOffer = 12,    // ReadRequest{origin, key, from = the offerer's seq}: "I hold this key of yours"
   kHandoffTaken = 13,    // empty body: the owner holds at least what the offer said
+  // Replication (replicated clusters, docs/replication.md "Wire form"):
+  kReplication = 14,     // body: one replication::Envelope (replication/codec.hpp); the frame's key is its key
 };
 
 // A request forwarded more often than this is refused (kUnavailable): the
