@@ -3,6 +3,8 @@
 //   loadgen_bench --node http://127.0.0.1:8080 [--connections 64] [--batch 1]
 //                 [--keys 1000] [--duration 10] [--warmup 2] [--rate 0]
 //                 [--threads 1] [--token T] [--prefix lg/] [--json]
+//                 [--topology FILE --writer NODE] [--request-timeout 30]
+//                 [--ack-log FILE]
 //
 // Boost.Asio/Beast asynchronous HTTP/1.1 over keep-alive connections. Each
 // request carries one ~200-byte ballot (POST /v1/actors/{key}/commands), or
@@ -16,6 +18,23 @@
 // request latency p50/p99/max, and errors by status, over --duration
 // seconds after --warmup seconds. Ends with one machine-readable line:
 //   RESULT mode=... acked/s=... p50_ms=... p99_ms=... max_ms=... errors=...
+//
+// For cluster benchmarks (tests/bench/replicated_bench.sh, failover_bench.sh):
+// - --topology FILE --writer NODE keeps only the keys (prefix + "precinct/"
+//   + n, n = 0, 1, ...) whose writer under that topology.json is NODE, until
+//   --keys of them are found, so the load goes to one writer's keys only
+//   (placement is computed exactly as the nodes do: quorum/cluster/placement.hpp);
+// - --request-timeout S gives up on an answer after S seconds (counted as
+//   "timeout", then a new connection), so a dead node does not hold a
+//   connection for long;
+// - --ack-log FILE writes one line per answered (or failed) request, warm-up
+//   included: "<key index> <sent unix ns> <answered unix ns> <status>", status
+//   the HTTP status or timeout/read/write (failover_bench.sh finds the first
+//   ack per key after a kill from it). At most kMaxAckLogLines lines per thread.
+#include <quorum/cluster/placement.hpp>
+#include <quorum/cluster/topology.hpp>
+#include <quorum/host/result.hpp>
+
 #include <CLI/CLI.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -59,7 +78,14 @@ struct Options {
   double rate = 0;  // commands/s; 0 = closed loop
   uint64_t threads = 1;
   bool json = false;
+  std::string topology_file;  // with writer: only keys written by that node
+  std::string writer;
+  double request_timeout_s = 30;
+  std::string ack_log;  // empty: none
 };
+
+// Bounds the in-memory ack log (32 bytes a line): 64 MiB per thread.
+constexpr size_t kMaxAckLogLines = size_t{2} << 20;
 
 // Log-linear latency histogram in microseconds (about 1.5 % resolution up
 // to about 70 s); fixed size, so recording never allocates.
@@ -121,12 +147,29 @@ class Histogram {
   uint64_t max_ = 0;
 };
 
+// One request's fate, for --ack-log. status: the HTTP status, or a negative
+// AckError.
+struct AckLine {
+  uint64_t key_index = 0;
+  int64_t sent_ns = 0;      // system clock, ns since the epoch
+  int64_t answered_ns = 0;  // likewise
+  int32_t status = 0;
+};
+enum AckError : int32_t { kAckTimeout = -1, kAckRead = -2, kAckWrite = -3 };
+
+int64_t unix_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 // What one thread measured (merged at the end).
 struct Stats {
   Histogram latency;
   uint64_t acked = 0;                      // commands acknowledged durable
   uint64_t requests = 0;                   // answered requests in the window
   std::map<std::string, uint64_t> errors;  // by status ("422", "503", "connect", ...)
+  std::vector<AckLine> ack_log;            // only with --ack-log; bounded by kMaxAckLogLines
+  uint64_t ack_log_dropped = 0;
 };
 
 struct Shared {
@@ -244,8 +287,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     std::string body;
     const uint64_t first = shared_.next_command.fetch_add(options.batch);
+    key_index_ = first % shared_.keys.size();
+    sent_ns_ = unix_ns();
     if (options.batch == 1) {
-      const uint64_t key_index = first % shared_.keys.size();
+      const uint64_t key_index = key_index_;
       request_.target("/v1/actors/" + shared_.encoded_keys[key_index] + "/commands");
       request_.set(http::field::content_type, "application/json");
       char head[96];
@@ -269,10 +314,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     request_.body() = std::move(body);
     request_.prepare_payload();
-    stream_.expires_after(std::chrono::seconds(30));
+    stream_.expires_after(
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(shared_.options.request_timeout_s)));
     http::async_write(stream_, request_, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) {
-        self->count_error("write");
+        self->count_error(ec == beast::error::timeout ? "timeout" : "write");
+        self->log_ack(ec == beast::error::timeout ? kAckTimeout : kAckWrite);
         self->retry_later();
         return;
       }
@@ -297,10 +344,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const auto now = Clock::now();
     if (ec) {
       count_error(ec == beast::error::timeout ? "timeout" : "read");
+      log_ack(ec == beast::error::timeout ? kAckTimeout : kAckRead);
       retry_later();
       return;
     }
     const auto& answer = parser_->get();
+    log_ack(static_cast<int32_t>(answer.result_int()));
     const bool measured = due_ >= shared_.measure_start && now <= shared_.end;
     if (measured) {
       ++stats_.requests;
@@ -342,6 +391,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     next();
   }
 
+  void log_ack(int32_t status) {
+    if (shared_.options.ack_log.empty()) {
+      return;
+    }
+    if (stats_.ack_log.size() >= kMaxAckLogLines) {
+      ++stats_.ack_log_dropped;
+      return;
+    }
+    stats_.ack_log.push_back(AckLine{key_index_, sent_ns_, unix_ns(), status});
+  }
+
   asio::io_context& io_;
   Shared& shared_;
   Stats& stats_;
@@ -352,7 +412,73 @@ class Connection : public std::enable_shared_from_this<Connection> {
   http::request<http::string_body> request_;
   std::optional<http::response_parser<http::string_body>> parser_;
   Clock::time_point due_;
+  uint64_t key_index_ = 0;  // of the request in flight (its first command)
+  int64_t sent_ns_ = 0;
 };
+
+// The first options.keys keys prefix + "precinct/" + n (n = 0, 1, ...) whose
+// writer under the topology file is options.writer.
+quorum::Result<std::vector<std::string>> select_keys(const Options& options) {
+  auto topology = quorum::cluster::read_topology_file(options.topology_file);
+  if (!topology) {
+    return topology.error();
+  }
+  if (quorum::cluster::node_named(*topology, options.writer) == nullptr) {
+    return quorum::Error{quorum::ErrorCode::kInvalidArgument,
+                         "--writer " + options.writer + " is not a node of " + options.topology_file};
+  }
+  auto placement = quorum::cluster::Placement::create(std::move(topology).value());
+  if (!placement) {
+    return placement.error();
+  }
+  // A writer of 1/N of a ring's keys is found within about N * keys tries;
+  // the bound only stops a node that writes nothing under this prefix.
+  const uint64_t max_tries = options.keys * 1000 + 100'000;
+  std::vector<std::string> keys;
+  for (uint64_t n = 0; n < max_tries && keys.size() < options.keys; ++n) {
+    std::string key = options.prefix + "precinct/" + std::to_string(n);
+    auto writer = placement->writer(key);
+    if (!writer) {
+      return writer.error();
+    }
+    if (placement->node_name(*writer) == options.writer) {
+      keys.push_back(std::move(key));
+    }
+  }
+  if (keys.size() < options.keys) {
+    return quorum::Error{quorum::ErrorCode::kNotFound, "only " + std::to_string(keys.size()) + " of " +
+                                                           std::to_string(options.keys) + " keys with prefix " +
+                                                           options.prefix + " are written by " + options.writer};
+  }
+  return keys;
+}
+
+bool write_ack_log(const std::string& path, const std::vector<Stats>& stats) {
+  std::FILE* out = std::fopen(path.c_str(), "w");
+  if (out == nullptr) {
+    return false;
+  }
+  for (const Stats& s : stats) {
+    for (const AckLine& line : s.ack_log) {
+      std::fprintf(out, "%llu %lld %lld ", static_cast<unsigned long long>(line.key_index),
+                   static_cast<long long>(line.sent_ns), static_cast<long long>(line.answered_ns));
+      switch (line.status) {
+        case kAckTimeout:
+          std::fputs("timeout\n", out);
+          break;
+        case kAckRead:
+          std::fputs("read\n", out);
+          break;
+        case kAckWrite:
+          std::fputs("write\n", out);
+          break;
+        default:
+          std::fprintf(out, "%d\n", static_cast<int>(line.status));
+      }
+    }
+  }
+  return std::fclose(out) == 0;
+}
 
 bool split_url(const std::string& url, std::string& host, std::string& port) {
   std::string rest = url;
@@ -392,7 +518,18 @@ int main(int argc, char** argv) {
   app.add_option("--rate", options.rate, "open loop at this many commands/s (0: closed loop)")->capture_default_str();
   app.add_option("--threads", options.threads, "client threads")->check(CLI::Range(1, 64))->capture_default_str();
   app.add_flag("--json", options.json, "print the result as JSON too");
+  app.add_option("--topology", options.topology_file, "topology.json: with --writer, only keys that node writes")
+      ->check(CLI::ExistingFile);
+  app.add_option("--writer", options.writer, "node name: only keys whose writer is this node (needs --topology)");
+  app.add_option("--request-timeout", options.request_timeout_s, "seconds to wait for an answer")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  app.add_option("--ack-log", options.ack_log, "file: one line per request (key index, sent ns, answered ns, status)");
   CLI11_PARSE(app, argc, argv);
+  if (options.topology_file.empty() != options.writer.empty()) {
+    std::fprintf(stderr, "--topology and --writer go together\n");
+    return 1;
+  }
 
   Shared shared;
   shared.options = options;
@@ -402,9 +539,20 @@ int main(int argc, char** argv) {
   }
   shared.run_id =
       std::random_device{}() * 0x100000001ull ^ static_cast<uint64_t>(Clock::now().time_since_epoch().count());
-  for (uint64_t k = 0; k < options.keys; ++k) {
-    shared.keys.push_back(options.prefix + "precinct/" + std::to_string(k));
-    shared.encoded_keys.push_back(url_encode(shared.keys.back()));
+  if (options.writer.empty()) {
+    for (uint64_t k = 0; k < options.keys; ++k) {
+      shared.keys.push_back(options.prefix + "precinct/" + std::to_string(k));
+    }
+  } else {
+    auto candidates = select_keys(options);
+    if (!candidates) {
+      std::fprintf(stderr, "%s\n", candidates.error().message.c_str());
+      return 1;
+    }
+    shared.keys = std::move(candidates).value();
+  }
+  for (const std::string& key : shared.keys) {
+    shared.encoded_keys.push_back(url_encode(key));
   }
   shared.start = Clock::now();
   shared.measure_start =
@@ -448,6 +596,20 @@ int main(int argc, char** argv) {
     total.requests += s.requests;
     for (const auto& [what, count] : s.errors) {
       total.errors[what] += count;
+    }
+  }
+  if (!options.ack_log.empty()) {
+    uint64_t dropped = 0;
+    for (const Stats& s : stats) {
+      dropped += s.ack_log_dropped;
+    }
+    if (!write_ack_log(options.ack_log, stats)) {
+      std::fprintf(stderr, "cannot write --ack-log %s\n", options.ack_log.c_str());
+      return 1;
+    }
+    if (dropped > 0) {
+      std::fprintf(stderr, "ack log: %llu lines dropped (over %zu per thread)\n",
+                   static_cast<unsigned long long>(dropped), kMaxAckLogLines);
     }
   }
   uint64_t errors = 0;
