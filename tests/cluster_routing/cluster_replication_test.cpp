@@ -221,7 +221,8 @@ TEST_F(ClusterReplicationTest, AcknowledgedMeansThreeOfFiveAndSurvivesTheWriters
   const auto failover_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed).count();
   acks.push_back(*after);
   for (int i = 0; i < kKeys; ++i) {
-    auto ack = send(key_of(i), "late-" + std::to_string(i), 1, static_cast<size_t>(i), std::chrono::seconds(60), victim);
+    auto ack =
+        send(key_of(i), "late-" + std::to_string(i), 1, static_cast<size_t>(i), std::chrono::seconds(60), victim);
     ASSERT_TRUE(ack.has_value()) << "key " << key_of(i) << " refused writes with " << victim << " down";
     acks.push_back(*ack);
   }
@@ -236,8 +237,8 @@ TEST_F(ClusterReplicationTest, AcknowledgedMeansThreeOfFiveAndSurvivesTheWriters
   ASSERT_FALSE(HasFatalFailure());
   const auto restarted = Clock::now();
   auto back = send(victim_key, "after-restart", 1, 2, std::chrono::seconds(60));
-  ASSERT_TRUE(back.has_value()) << "key " << victim_key << " never accepted a write after " << victim
-                                << " came back\n" << process::tail_lines(dead.dir / "quorumd.log", 30);
+  ASSERT_TRUE(back.has_value()) << "key " << victim_key << " never accepted a write after " << victim << " came back\n"
+                                << process::tail_lines(dead.dir / "quorumd.log", 30);
   const auto rejoin_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - restarted).count();
   acks.push_back(*back);
   for (int i = 0; i < kKeys; ++i) {
@@ -283,11 +284,10 @@ TEST_F(ClusterReplicationTest, AcknowledgedMeansThreeOfFiveAndSurvivesTheWriters
       }
       auto entry = store::parse_entry(page->front().bytes);
       ASSERT_TRUE(entry.ok());
-      EXPECT_EQ(store::to_hex(entry->hash), ack.hash) << name << " holds another entry at " << ack.key << " seq "
-                                                      << ack.seq;
+      EXPECT_EQ(store::to_hex(entry->hash), ack.hash)
+          << name << " holds another entry at " << ack.key << " seq " << ack.seq;
       EXPECT_EQ(std::string(entry->id), ack.id);
-      EXPECT_TRUE(replicas.count(name) != 0)
-          << name << " holds " << ack.key << " but is not in its replica set";
+      EXPECT_TRUE(replicas.count(name) != 0) << name << " holds " << ack.key << " but is not in its replica set";
       ++copies;
     }
     EXPECT_GE(copies, 3u) << ack.key << " seq " << ack.seq << " (" << ack.id << ") is on " << copies << " nodes";
@@ -297,8 +297,8 @@ TEST_F(ClusterReplicationTest, AcknowledgedMeansThreeOfFiveAndSurvivesTheWriters
   for (const auto& [copies, count] : copies_histogram) {
     histogram += " " + std::to_string(copies) + "x" + std::to_string(count);
   }
-  std::cout << "replication: acked=" << acks.size() << " copies(count):" << histogram
-            << " failover_ms=" << failover_ms << " rejoin_ms=" << rejoin_ms << " victim=" << victim << std::endl;
+  std::cout << "replication: acked=" << acks.size() << " copies(count):" << histogram << " failover_ms=" << failover_ms
+            << " rejoin_ms=" << rejoin_ms << " victim=" << victim << std::endl;
 }
 
 }  // namespace

@@ -112,8 +112,8 @@ replication::ConfigOf config_with_writer(uint64_t epoch, replication::NodeId wri
 class ReplicatedNodeTest : public ::testing::Test {
  protected:
   void open(replication::NodeId id) {
-    LocalNodeOptions options = testing::ledger_node_options(dir_.path() / ("n" + std::to_string(id)),
-                                                            "n" + std::to_string(id));
+    LocalNodeOptions options =
+        testing::ledger_node_options(dir_.path() / ("n" + std::to_string(id)), "n" + std::to_string(id));
     options.replication = ports_[id].get();
     options.replica_id = id;
     options.writer_wait_ms = 3000;

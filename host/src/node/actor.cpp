@@ -981,9 +981,8 @@ void Actor::delivery_confirmed(uint64_t source_seq, uint32_t index) {
   last_active_ms_ = env_.clock->now_ms();
   outstanding_.erase({source_seq, index});
   std::erase(retry_, std::pair<uint64_t, uint32_t>{source_seq, index});
-  if (!env_.options.replicated &&
-      (std::find(confirmed_.begin(), confirmed_.end(), std::pair<uint64_t, uint32_t>{source_seq, index}) ==
-      confirmed_.end())) {
+  if (!env_.options.replicated && (std::find(confirmed_.begin(), confirmed_.end(),
+                                             std::pair<uint64_t, uint32_t>{source_seq, index}) == confirmed_.end())) {
     confirmed_.emplace_back(source_seq, index);
   }
 }

@@ -6,11 +6,11 @@
 #include <quorum/store/layout.hpp>
 #include <quorum/store/leveldb_store.hpp>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
@@ -222,6 +222,42 @@ Result<store::Hash> chain_anchor(const store::EventStore& store, const std::stri
     return make_error(ErrorCode::kUnavailable, where + ": unreadable entry: " + parsed.error().message);
   }
   return parsed->hash;
+}
+
+// Entries first..last of `key` (at most `bound`) as stored, chain-verified
+// from the entry before `first`. Errors: kUnavailable naming the key and seq.
+Result<std::vector<LogEntryView>> read_verified(const store::EventStore& store, const std::string& key, uint64_t first,
+                                                uint64_t last, size_t bound) {
+  std::vector<LogEntryView> out;
+  if (first > last || bound == 0) {
+    return out;
+  }
+  const size_t want = static_cast<size_t>(std::min<uint64_t>(bound, last - first + 1));
+  Result<store::Hash> anchored = chain_anchor(store, key, first);
+  if (!anchored.ok()) {
+    return anchored.error();
+  }
+  Result<std::vector<store::RawEntry>> page = store.read_log(key, first, want);
+  if (!page.ok()) {
+    return make_error(ErrorCode::kUnavailable, "actor '" + key + "': reading the log: " + page.error().message);
+  }
+  store::ChainVerifier verifier(first - 1, *anchored);
+  store::Hash prev = *anchored;
+  for (const store::RawEntry& raw : *page) {
+    if (raw.seq > last) {
+      break;
+    }
+    if (!verifier.next(raw.bytes, raw.seq)) {
+      const store::ChainFault& fault = *verifier.fault();
+      return make_error(ErrorCode::kUnavailable, "actor '" + key + "' seq " + std::to_string(fault.seq) + ": " +
+                                                     std::string(store::to_string(fault.kind)) + ": " + fault.detail);
+    }
+    const store::EntryView view = store::parse_entry(raw.bytes).value();
+    out.push_back(LogEntryView{view.seq, view.epoch, view.time_ms, std::string(view.id), std::string(view.type),
+                               std::string(view.payload), store::to_hex(view.hash), store::to_hex(prev)});
+    prev = view.hash;
+  }
+  return out;
 }
 
 Status validate_key(std::string_view key) {
@@ -666,8 +702,8 @@ void LocalNode::Shard::on_tick() {
     keys_writing.store(repl->writing(), std::memory_order_relaxed);
     if (now >= under_replicated_at_ms + 1000) {  // a walk over the written keys: once a second
       under_replicated_at_ms = now;
-      std::vector<replication::ReplicationNode::UnderReplicated> found = repl->under_replicated(
-          std::numeric_limits<size_t>::max());
+      std::vector<replication::ReplicationNode::UnderReplicated> found =
+          repl->under_replicated(std::numeric_limits<size_t>::max());
       keys_under_replicated.store(found.size(), std::memory_order_relaxed);
       std::vector<UnderReplicatedKey> listed;
       for (size_t i = 0; i < found.size() && i < kMaxUnderReplicatedListed; ++i) {
@@ -763,7 +799,8 @@ void LocalNode::Shard::when_serving(const std::string& key, std::function<void()
   const uint64_t topology = replica != nullptr ? replica->config().topology : 0;
   handle(out);
   if (!started.ok()) {
-    fail(make_error(ErrorCode::kResourceExhausted, "node '" + node->options_.node_name + "': " + started.error().message));
+    fail(make_error(ErrorCode::kResourceExhausted,
+                    "node '" + node->options_.node_name + "': " + started.error().message));
   } else if (replica == nullptr) {
     fail(make_error(ErrorCode::kUnavailable, "key '" + key + "' is refused on node '" + node->options_.node_name +
                                                  "' (its stored log failed verification)"));
@@ -875,8 +912,7 @@ void LocalNode::Shard::walk(uint64_t generation, std::string after, const replic
   constexpr size_t kPage = 1000;
   Result<std::vector<std::string>> page = node->store_->list_actors(after, kPage);
   if (!page.ok()) {
-    spdlog::error("{}: listing stored keys to start their writers: {}", node->options_.node_name,
-                  page.error().message);
+    spdlog::error("{}: listing stored keys to start their writers: {}", node->options_.node_name, page.error().message);
     return;
   }
   std::vector<std::string> mine;
@@ -908,8 +944,8 @@ void LocalNode::Shard::flush_replicated() {
       // Its writer stopped between the round's inputs and now (the event
       // discards it too), or the log moved under it: start again from the log.
       proposed.erase(actor->key());
-      registry->discard(actor->key(), "key '" + actor->key() + "': its writer on node '" +
-                                          node->options_.node_name + "' changed; retry with the same id");
+      registry->discard(actor->key(), "key '" + actor->key() + "': its writer on node '" + node->options_.node_name +
+                                          "' changed; retry with the same id");
       continue;
     }
     std::vector<store::EncodedEntry> proposal;
@@ -948,16 +984,15 @@ void LocalNode::Shard::flush_replicated() {
         commit();
       }
       if (Status added = applier->add(w.key, w.write, batch); !added.ok()) {
-        spdlog::critical("{}: preparing a replicated write of key '{}' failed, stopping: {}",
-                         node->options_.node_name, w.key, added.error().message);
+        spdlog::critical("{}: preparing a replicated write of key '{}' failed, stopping: {}", node->options_.node_name,
+                         w.key, added.error().message);
         std::abort();
       }
     }
     commit();
     Metrics& metrics = *node->metrics_;
     metrics.commits.fetch_add(1, std::memory_order_relaxed);
-    metrics.commit_seconds.observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    metrics.commit_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     metrics.batch_commands.observe(static_cast<double>(commands));
     repl->durable(now, out);
   }
@@ -1094,8 +1129,7 @@ Status LocalNode::start() {
       shard->log = std::make_unique<replication::StoreLog>(*store);
       shard->repl = std::make_unique<replication::ReplicationNode>(
           options_.replica_id, *shard->log,
-          [store](std::string_view key) { return replication::load_meta(*store, key); },
-          options_.replication_options);
+          [store](std::string_view key) { return replication::load_meta(*store, key); }, options_.replication_options);
       shard->applier_storage = std::make_unique<replication::WriteApplier>(*store);
       shard->applier = shard->applier_storage.get();
     }
@@ -1227,107 +1261,48 @@ void LocalNode::read_log(std::string key, uint64_t from, size_t limit, Callback<
 
 void LocalNode::read_log_here(Shard& shard, const std::string& key, uint64_t from, size_t bound,
                               Callback<std::vector<LogEntryView>>& done) {
-  {
-    auto shared_done = &done;
-    auto fail = [&](Error error) { (*shared_done)(std::move(error)); };
-    Actor& actor = shard.registry->get(key);
-    if (actor.state() != Actor::State::kServing) {
-      return fail(actor.failure());
-    }
-    const uint64_t last = actor.durable_seq();
-    const uint64_t first = std::max<uint64_t>(from, 1);
-    std::vector<LogEntryView> out;
-    if (first > last || bound == 0) {
-      return (void)(*shared_done)(std::move(out));
-    }
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(bound, last - first + 1));
-    Result<store::Hash> anchored = chain_anchor(*store_, key, first);
-    if (!anchored.ok()) {
-      return fail(anchored.error());
-    }
-    const store::Hash anchor = *anchored;
-    Result<std::vector<store::RawEntry>> page = store_->read_log(key, first, want);
-    if (!page.ok()) {
-      return fail(make_error(ErrorCode::kUnavailable, "actor '" + key + "': reading the log: " + page.error().message));
-    }
-    store::ChainVerifier verifier(first - 1, anchor);
-    store::Hash prev = anchor;
-    for (const store::RawEntry& raw : *page) {
-      if (raw.seq > last) {
-        break;
-      }
-      if (!verifier.next(raw.bytes, raw.seq)) {
-        const store::ChainFault& fault = *verifier.fault();
-        return fail(make_error(ErrorCode::kUnavailable, "actor '" + key + "' seq " + std::to_string(fault.seq) + ": " +
-                                                            std::string(store::to_string(fault.kind)) + ": " +
-                                                            fault.detail));
-      }
-      const store::EntryView view = store::parse_entry(raw.bytes).value();
-      out.push_back(LogEntryView{view.seq, view.epoch, view.time_ms, std::string(view.id), std::string(view.type),
-                                 std::string(view.payload), store::to_hex(view.hash), store::to_hex(prev)});
-      prev = view.hash;
-    }
-    if (!out.empty() && out.back().seq == last && prev != actor.durable_head()) {
-      return fail(make_error(ErrorCode::kUnavailable, "actor '" + key + "' seq " + std::to_string(last) +
-                                                          ": the log's head differs from the actor's"));
-    }
-    (*shared_done)(std::move(out));
+  Actor& actor = shard.registry->get(key);
+  if (actor.state() != Actor::State::kServing) {
+    return done(actor.failure());
   }
+  const uint64_t last = actor.durable_seq();
+  Result<std::vector<LogEntryView>> out = read_verified(*store_, key, std::max<uint64_t>(from, 1), last, bound);
+  if (out.ok() && !out->empty() && out->back().seq == last &&
+      out->back().hash_hex != store::to_hex(actor.durable_head())) {
+    return done(make_error(ErrorCode::kUnavailable, "actor '" + key + "' seq " + std::to_string(last) +
+                                                        ": the log's head differs from the actor's"));
+  }
+  done(std::move(out));
 }
 
 void LocalNode::read_replica_log(std::string key, uint64_t from, size_t limit, Callback<ReplicaLog> done) {
   if (options_.replication == nullptr) {
-    return done(make_error(ErrorCode::kInvalidArgument, "node '" + options_.node_name +
-                                                            "' does not replicate: no replica copy to read"));
+    return done(make_error(ErrorCode::kInvalidArgument,
+                           "node '" + options_.node_name + "' does not replicate: no replica copy to read"));
   }
   const size_t bound = std::min({limit, options_.max_read_log_entries, store::kMaxReadEntries});
-  on_key_shard(std::move(key), std::move(done), [this, from, bound](Shard&, const std::string& k,
-                                                                    Callback<ReplicaLog>& answer) {
-    // The durable Meta: what this replica holds and knows committed.
-    Result<std::optional<replication::Meta>> meta = replication::load_meta(*store_, k);
-    if (!meta.ok()) {
-      return answer(make_error(ErrorCode::kUnavailable, "key '" + k + "': " + meta.error().message));
-    }
-    if (!meta->has_value()) {
-      return answer(make_error(ErrorCode::kNotFound, "node '" + options_.node_name + "' holds no copy of key '" +
-                                                         k + "'"));
-    }
-    ReplicaLog out;
-    out.commit = (*meta)->commit;
-    out.last_seq = (*meta)->last_seq;
-    const uint64_t first = std::max<uint64_t>(from, 1);
-    if (first > out.commit || bound == 0) {
-      return answer(std::move(out));
-    }
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(bound, out.commit - first + 1));
-    Result<store::Hash> anchored = chain_anchor(*store_, k, first);
-    if (!anchored.ok()) {
-      return answer(anchored.error());
-    }
-    Result<std::vector<store::RawEntry>> page = store_->read_log(k, first, want);
-    if (!page.ok()) {
-      return answer(make_error(ErrorCode::kUnavailable, "key '" + k + "': reading the log: " + page.error().message));
-    }
-    store::ChainVerifier verifier(first - 1, *anchored);
-    store::Hash prev = *anchored;
-    for (const store::RawEntry& raw : *page) {
-      if (raw.seq > out.commit) {
-        break;
-      }
-      if (!verifier.next(raw.bytes, raw.seq)) {
-        const store::ChainFault& fault = *verifier.fault();
-        return answer(make_error(ErrorCode::kUnavailable, "key '" + k + "' seq " + std::to_string(fault.seq) + ": " +
-                                                              std::string(store::to_string(fault.kind)) + ": " +
-                                                              fault.detail));
-      }
-      const store::EntryView view = store::parse_entry(raw.bytes).value();
-      out.entries.push_back(LogEntryView{view.seq, view.epoch, view.time_ms, std::string(view.id),
-                                         std::string(view.type), std::string(view.payload), store::to_hex(view.hash),
-                                         store::to_hex(prev)});
-      prev = view.hash;
-    }
-    answer(std::move(out));
-  });
+  on_key_shard(
+      std::move(key), std::move(done), [this, from, bound](Shard&, const std::string& k, Callback<ReplicaLog>& answer) {
+        // The durable Meta: what this replica holds and knows committed.
+        Result<std::optional<replication::Meta>> meta = replication::load_meta(*store_, k);
+        if (!meta.ok()) {
+          return answer(make_error(ErrorCode::kUnavailable, "key '" + k + "': " + meta.error().message));
+        }
+        if (!meta->has_value()) {
+          return answer(
+              make_error(ErrorCode::kNotFound, "node '" + options_.node_name + "' holds no copy of key '" + k + "'"));
+        }
+        ReplicaLog out;
+        out.commit = (*meta)->commit;
+        out.last_seq = (*meta)->last_seq;
+        Result<std::vector<LogEntryView>> entries =
+            read_verified(*store_, k, std::max<uint64_t>(from, 1), out.commit, bound);
+        if (!entries.ok()) {
+          return answer(entries.error());
+        }
+        out.entries = std::move(entries).value();
+        answer(std::move(out));
+      });
 }
 
 void LocalNode::set_topology(uint64_t epoch, bool joint, replication::ConfigOf config_of) {

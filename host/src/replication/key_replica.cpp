@@ -620,7 +620,9 @@ void KeyReplica::on_fetch(NodeId from, const Fetch& m, Output& out) {
 }
 
 void KeyReplica::on_append(NodeId from, const Append& m, uint64_t now_ms, Output& out) {
-  auto refuse = [&](uint64_t hint) { send(from, AppendReply{m.ballot, false, meta_.promised, 0, hint, meta_.commit}, out); };
+  auto refuse = [&](uint64_t hint) {
+    send(from, AppendReply{m.ballot, false, meta_.promised, 0, hint, meta_.commit}, out);
+  };
   if (m.ballot < meta_.promised) {
     refuse(0);
     return;
@@ -683,8 +685,8 @@ void KeyReplica::on_append(NodeId from, const Append& m, uint64_t now_ms, Output
   QUORUM_ASSERT(meta_.last_seq >= end && meta_.vouched == vouched && meta_.commit == commit);
   if (accepted_now) {
     learn_commit(meta_.commit, out);
-    reply_after_durable(Envelope{self_, from, key_, AppendReply{m.ballot, true, meta_.promised, meta_.vouched, 0, meta_.commit}},
-                        out);
+    reply_after_durable(
+        Envelope{self_, from, key_, AppendReply{m.ballot, true, meta_.promised, meta_.vouched, 0, meta_.commit}}, out);
   } else {
     send(from, AppendReply{m.ballot, false, meta_.promised, 0, end, meta_.commit}, out);  // continue after `end`
   }

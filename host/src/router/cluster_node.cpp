@@ -496,8 +496,8 @@ void ClusterNode::apply_replication_topology(const cluster::TopologyView& view) 
       }
       const replication::NodeId id = replica_id_of(n.name);
       if (auto [it, fresh] = names->names.emplace(id, n.name); !fresh) {
-        spdlog::critical("{}: nodes '{}' and '{}' have the same replica id {}; rename one", name_, it->second,
-                         n.name, id);
+        spdlog::critical("{}: nodes '{}' and '{}' have the same replica id {}; rename one", name_, it->second, n.name,
+                         id);
       }
       names->ids.emplace(n.name, id);
     }
