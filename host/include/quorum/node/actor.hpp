@@ -74,7 +74,7 @@ inline constexpr size_t kMaxPendingOps = store::kMaxBatchOps / 2;
 inline constexpr size_t kMaxProcessBatch = 256;
 
 struct ActorOptions {
-  uint64_t epoch = 1;                             // creation epoch of new entries (1 until replication lands)
+  uint64_t epoch = 1;                             // creation epoch of new entries (1: not yet the writer's ballot)
   uint64_t snapshot_interval = 1000;              // a snapshot of every projection each N entries (0: never)
   size_t queue_bound = 4096;                      // admitted or accepted-but-not-durable commands (+ waiting retries)
   size_t pending_bytes_bound = size_t{48} << 20;  // bytes of those commands' entries and effects

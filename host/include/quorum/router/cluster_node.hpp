@@ -16,8 +16,11 @@
 // Any node's evidence reaches any other in at most two hops, so it is at most
 // about two intervals old.
 //
-// Until replication (the next issue), a key lives on its writer only, so
-// when the topology moves a key its log moves with it (handoff.cpp):
+// Replicated (options.replicated, docs/replication.md): every key's log is
+// on its writer and four followers, the local node's shards replicate it
+// through kReplication frames, and there is no hand-off. Otherwise a key
+// lives on its writer only, so when the topology moves a key its log moves
+// with it (handoff.cpp):
 // - Before a node serves a key it owns under a topology it has not served
 //   it under yet, it acquires the key: it asks every other node in the
 //   topology (kHandoffQuery). Each seals the key (from then on it sends the
