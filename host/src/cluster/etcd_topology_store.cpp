@@ -389,33 +389,15 @@ std::optional<TopologyView> EtcdTopologyStore::republish_locked() {
   if (!record_) {
     return std::nullopt;  // none yet (or deleted): the view stays until one is written
   }
-  const TopologyState state = record_->state();
-  const bool same_target = view_.current && view_.current->topology() == state.target;
-  const bool same_from =
-      (!state.from && !view_.previous) || (state.from && view_.previous && view_.previous->topology() == *state.from);
-  if (same_target && same_from) {
+  Result<std::optional<TopologyView>> next = next_view(view_, record_->state());
+  if (!next) {
+    spdlog::error("topology: {}", next.error().message);
     return std::nullopt;
   }
-  TopologyView next = view_;
-  if (!same_target) {
-    Result<Placement> placement = Placement::create(state.target);
-    if (!placement) {
-      spdlog::error("topology: cannot place epoch {}: {}", state.target.epoch, placement.error().message);
-      return std::nullopt;
-    }
-    next.current = std::make_shared<const Placement>(std::move(placement).value());
+  if (!next->has_value()) {
+    return std::nullopt;
   }
-  if (!state.from) {
-    next.previous = nullptr;
-  } else if (!same_from) {
-    Result<Placement> placement = Placement::create(*state.from);
-    if (!placement) {
-      spdlog::error("topology: cannot place epoch {}: {}", state.from->epoch, placement.error().message);
-      return std::nullopt;
-    }
-    next.previous = std::make_shared<const Placement>(std::move(placement).value());
-  }
-  view_ = next;
+  view_ = **next;
   return view_;
 }
 

@@ -475,35 +475,16 @@ std::optional<TopologyView> StaticTopologyStore::publish_locked(Synced synced) {
     return node == nullptr || !node->live || synced.record.down.contains(entry.first) != entry.second;
   });
   const TopologyState state = synced.record.state();
-  const bool same_target = view_.current && view_.current->topology() == state.target;
-  const bool same_from =
-      (!state.from && !view_.previous) || (state.from && view_.previous && view_.previous->topology() == *state.from);
   record_ = std::move(synced.record);
-  if (same_target && same_from) {
+  Result<std::optional<TopologyView>> next = next_view(view_, state);
+  if (!next) {
+    spdlog::error("topology: {}: {}", options_.path, next.error().message);
     return std::nullopt;
   }
-  TopologyView next = view_;
-  if (!same_target) {
-    Result<Placement> placement = Placement::create(state.target);
-    if (!placement) {
-      spdlog::error("topology: cannot place epoch {} of {}: {}", state.target.epoch, options_.path,
-                    placement.error().message);
-      return std::nullopt;
-    }
-    next.current = std::make_shared<const Placement>(std::move(placement).value());
+  if (!next->has_value()) {
+    return std::nullopt;
   }
-  if (!state.from) {
-    next.previous = nullptr;
-  } else if (!same_from) {
-    Result<Placement> placement = Placement::create(*state.from);
-    if (!placement) {
-      spdlog::error("topology: cannot place epoch {} of {}: {}", state.from->epoch, options_.path,
-                    placement.error().message);
-      return std::nullopt;
-    }
-    next.previous = std::make_shared<const Placement>(std::move(placement).value());
-  }
-  view_ = next;
+  view_ = **next;
   spdlog::info("topology: epoch {} {}", state.target.epoch,
                state.from ? "joint with " + std::to_string(state.from->epoch) : std::string("final"));
   return view_;

@@ -117,4 +117,39 @@ bool same_except_epoch(const Topology& a, const Topology& b) {
   return a.data_centers == b.data_centers && a.home_rules == b.home_rules && a.fallback_order == b.fallback_order;
 }
 
+Result<std::optional<TopologyView>> next_view(const TopologyView& view, const TopologyState& state) {
+  const bool same_target = view.current && view.current->topology() == state.target;
+  const bool same_from =
+      (!state.from && !view.previous) || (state.from && view.previous && view.previous->topology() == *state.from);
+  if (same_target && same_from) {
+    return std::optional<TopologyView>();
+  }
+  auto place = [](const Topology& topology) -> Result<std::shared_ptr<const Placement>> {
+    Result<Placement> placement = Placement::create(topology);
+    if (!placement) {
+      return make_error(ErrorCode::kInvalidArgument, "cannot place epoch " + std::to_string(topology.epoch) + ": " +
+                                                         placement.error().message);
+    }
+    return std::make_shared<const Placement>(std::move(placement).value());
+  };
+  TopologyView next = view;
+  if (!same_target) {
+    Result<std::shared_ptr<const Placement>> current = place(state.target);
+    if (!current) {
+      return current.error();
+    }
+    next.current = *current;
+  }
+  if (!state.from) {
+    next.previous = nullptr;
+  } else if (!same_from) {
+    Result<std::shared_ptr<const Placement>> previous = place(*state.from);
+    if (!previous) {
+      return previous.error();
+    }
+    next.previous = *previous;
+  }
+  return std::optional<TopologyView>(std::move(next));
+}
+
 }  // namespace quorum::cluster

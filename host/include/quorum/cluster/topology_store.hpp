@@ -40,6 +40,7 @@
 
 #include <quorum/cluster/placement.hpp>
 #include <quorum/cluster/topology.hpp>
+#include <quorum/cluster/topology_state.hpp>
 #include <quorum/host/result.hpp>
 
 #include <chrono>
@@ -104,6 +105,12 @@ class TopologyStore {
   virtual Status drain(std::string_view node_name) = 0;
   virtual Status undrain(std::string_view node_name) = 0;
 };
+
+// The view that publishes `state`, built from `view` (the placements of
+// topologies that did not change are reused): nullopt if `state` is what
+// `view` shows already. Error (kInvalidArgument, naming the epoch): a
+// topology cannot be placed. Shared by both stores.
+Result<std::optional<TopologyView>> next_view(const TopologyView& view, const TopologyState& state);
 
 // ---- Edits (shared by the stores and quorumctl) ----
 
