@@ -1,0 +1,673 @@
+// quorumctl election load | election close | ingest (docs/quorumctl.md; the
+// issue-6 contract): load an election's definition into a cluster, stream
+// cast vote records into its precincts, and close precincts.
+//
+// Commands go in batches (POST /v1/commands, msgpack) from a few sender
+// threads, each with its own connection; the queue between the reader and
+// the senders is bounded, so at most kQueuedBatches + senders batches exist
+// at a time however large the files are. A 503 (overloaded) is retried with
+// the same command ids after Retry-After, and so is a lost connection: the
+// ids make every retry and every re-run idempotent (duplicates change
+// nothing on the node).
+#include "ctl.hpp"
+
+#include <quorum/election/cvr_reader.hpp>
+#include <quorum/election/definition.hpp>
+#include <quorum/election/dominion.hpp>
+#include <quorum/election/keys.hpp>
+
+#include <CLI/CLI.hpp>
+#include <msgpack.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace quorum::ctl {
+
+namespace {
+
+using client::HttpClient;
+using client::Response;
+using client::url_encode;
+using election::OutCommand;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr size_t kMaxBatchCommands = 10'000;  // the API's bound per request
+constexpr size_t kMaxBatchBytes = size_t{4} << 20;
+constexpr size_t kQueuedBatches = 4;
+constexpr int kMaxOverloadRetries = 60;
+constexpr int kMaxUnreachableRetries = 5;
+constexpr size_t kMaxErrorsPrinted = 1000;
+
+// One command of a batch and what to say about it.
+struct Item {
+  OutCommand command;
+  std::string label;  // FILE[#index] for cvrs, the key otherwise
+  std::string unit;   // the leaf of a cvr ("" otherwise)
+};
+
+struct Batch {
+  std::vector<Item> items;
+  size_t bytes = 0;
+};
+
+// What the node answered, summed over every batch.
+struct Totals {
+  uint64_t committed = 0;
+  uint64_t duplicates = 0;
+  uint64_t refused = 0;
+  std::set<std::string> accepted_units;  // leaves with at least one accepted cvr
+};
+
+std::string msgpack_body(const std::vector<Item>& items) {
+  msgpack::sbuffer buffer;
+  msgpack::packer<msgpack::sbuffer> packer(buffer);
+  packer.pack_array(static_cast<uint32_t>(items.size()));
+  for (const Item& item : items) {
+    packer.pack_map(4);
+    packer.pack(std::string_view("key"));
+    packer.pack(item.command.key);
+    packer.pack(std::string_view("id"));
+    packer.pack(item.command.id);
+    packer.pack(std::string_view("type"));
+    packer.pack(item.command.type);
+    packer.pack(std::string_view("data"));
+    buffer.write(item.command.data.data(), item.command.data.size());  // already one msgpack value
+  }
+  return std::string(buffer.data(), buffer.size());
+}
+
+// Sends batches from `senders` threads. push() blocks while kQueuedBatches
+// wait (back-pressure on the reader); drain() waits for every answer.
+class Sender {
+ public:
+  Sender(const Context& context, size_t senders, bool quiet) : context_(context), quiet_(quiet) {
+    for (size_t i = 0; i < senders; ++i) {
+      threads_.emplace_back([this] { run(); });
+    }
+  }
+  ~Sender() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    for (std::thread& thread : threads_) {
+      thread.join();
+    }
+  }
+
+  void push(Batch batch) {
+    if (batch.items.empty()) {
+      return;
+    }
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return queue_.size() < kQueuedBatches || fatal_code_ != 0; });
+    if (fatal_code_ != 0) {
+      return;  // the node is gone: drop, the caller sees fatal()
+    }
+    queue_.push_back(std::move(batch));
+    ++pending_;
+    changed_.notify_all();
+  }
+
+  void drain() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return pending_ == 0 || fatal_code_ != 0; });
+  }
+
+  uint64_t answered() const { return answered_.load(); }
+  int fatal() {
+    std::lock_guard lock(mutex_);
+    return fatal_code_;
+  }
+  Totals totals() {
+    std::lock_guard lock(mutex_);
+    return totals_;
+  }
+  std::vector<std::string> take_errors() {
+    std::lock_guard lock(mutex_);
+    return std::move(errors_);
+  }
+
+ private:
+  void run() {
+    HttpClient::Options options;
+    options.token = context_.token;
+    options.timeout = context_.timeout;
+    auto client = HttpClient::create(context_.node_url, options);
+    for (;;) {
+      Batch batch;
+      {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) {
+          return;
+        }
+        batch = std::move(queue_.front());
+        queue_.pop_front();
+        changed_.notify_all();
+      }
+      if (!client) {
+        finish_fatal(kExitUsage, client.error().message);
+        continue;
+      }
+      send(**client, batch);
+    }
+  }
+
+  void finish_fatal(int code, const std::string& message) {
+    std::lock_guard lock(mutex_);
+    if (fatal_code_ == 0) {
+      fatal_code_ = code;
+      ctl::fail(code, message);
+    }
+    --pending_;
+    changed_.notify_all();
+  }
+
+  void send(HttpClient& client, const Batch& batch) {
+    const std::string body = msgpack_body(batch.items);
+    Result<Response> response = make_error(ErrorCode::kUnavailable, "not sent");
+    int overloaded = 0;
+    int unreachable = 0;
+    for (;;) {
+      response = client.post("/v1/commands", body, "application/msgpack", "application/json");
+      if (response && response->status == 503 && overloaded++ < kMaxOverloadRetries) {
+        const int wait_s =
+            response->retry_after.empty() ? 1 : std::clamp(std::atoi(response->retry_after.c_str()), 1, 10);
+        std::this_thread::sleep_for(std::chrono::seconds(wait_s));
+        continue;
+      }
+      if (!response && response.error().code == ErrorCode::kUnavailable && unreachable++ < kMaxUnreachableRetries) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200 << unreachable));
+        continue;  // same ids: a batch the node did take comes back as duplicates
+      }
+      break;
+    }
+    if (!response) {
+      const int code = response.error().code == ErrorCode::kUnavailable ? kExitUnreachable : kExitUsage;
+      finish_fatal(code, "POST /v1/commands: " + response.error().message);
+      return;
+    }
+    if (!response->ok()) {
+      finish_fatal(kExitRefused, "POST /v1/commands: HTTP " + std::to_string(response->status) + ": " +
+                                     response->error_text());
+      return;
+    }
+    json parsed = json::parse(response->body, nullptr, false);
+    if (!parsed.is_object() || !parsed.contains("results") || !parsed["results"].is_array() ||
+        parsed["results"].size() != batch.items.size()) {
+      finish_fatal(kExitRefused, "POST /v1/commands: the node's answer does not hold one result per command");
+      return;
+    }
+    std::lock_guard lock(mutex_);
+    const json& results = parsed["results"];
+    for (size_t i = 0; i < results.size(); ++i) {
+      const json& result = results[i];
+      const Item& item = batch.items[i];
+      if (result.is_object() && result.contains("seq") && !result.contains("error")) {
+        result.value("duplicate", false) ? ++totals_.duplicates : ++totals_.committed;
+        if (!item.unit.empty()) {
+          totals_.accepted_units.insert(item.unit);
+        }
+        continue;
+      }
+      ++totals_.refused;
+      const std::string reason =
+          result.is_object() && result.contains("error") ? json_cell(result["error"]) : result.dump();
+      if (errors_.size() < kMaxErrorsPrinted) {
+        errors_.push_back(item.label + ": " + reason);
+      }
+      if (!quiet_ && printed_ < kMaxErrorsPrinted) {
+        ++printed_;
+        std::cerr << "\r" << item.label << ": " << reason << "\n";
+      }
+    }
+    answered_ += batch.items.size();
+    --pending_;
+    changed_.notify_all();
+  }
+
+  const Context& context_;
+  const bool quiet_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Batch> queue_;
+  size_t pending_ = 0;  // pushed and not answered
+  bool stopping_ = false;
+  int fatal_code_ = 0;
+  Totals totals_;
+  std::vector<std::string> errors_;
+  size_t printed_ = 0;
+  std::atomic<uint64_t> answered_{0};
+  std::vector<std::thread> threads_;
+};
+
+// Splits `items` into batches of at most `batch` commands / kMaxBatchBytes.
+void push_all(Sender& sender, std::vector<Item> items, size_t batch) {
+  Batch current;
+  for (Item& item : items) {
+    const size_t size = item.command.data.size() + item.command.key.size() + item.command.id.size() + 32;
+    if (!current.items.empty() && (current.items.size() >= batch || current.bytes + size > kMaxBatchBytes)) {
+      sender.push(std::move(current));
+      current = Batch{};
+    }
+    current.bytes += size;
+    current.items.push_back(std::move(item));
+  }
+  sender.push(std::move(current));
+}
+
+Result<election::DominionManifest> dominion_of(const fs::path& path) {
+  return election::load_dominion_manifest(fs::is_directory(path) ? path : path.parent_path());
+}
+
+// ---- election load ----
+int run_load(const Context& context, const std::string& path, std::string eid, const std::string& format,
+             size_t batch) {
+  std::error_code ec;
+  const bool directory = fs::is_directory(path, ec);
+  const std::string kind = format.empty() ? (directory ? "dominion" : "nist") : format;
+  Result<election::ElectionDefinition> definition = make_error(ErrorCode::kInvalidArgument, "");
+  if (kind == "dominion") {
+    Result<election::DominionManifest> manifest = election::load_dominion_manifest(path);
+    if (!manifest) {
+      return fail(kExitUsage, "election load: " + manifest.error().message);
+    }
+    definition = std::move(manifest->definition);
+  } else if (kind == "nist") {
+    definition = election::load_nist_definition(path);
+  } else {
+    return fail(kExitUsage, "election load: --format must be nist or dominion");
+  }
+  if (!definition) {
+    return fail(kExitUsage, "election load: " + definition.error().message);
+  }
+  if (eid.empty()) {
+    std::string stem = fs::path(path).filename().stem().string();
+    if (directory) {
+      stem = fs::path(path).lexically_normal().filename().string();
+      if (stem.empty()) {
+        stem = fs::path(path).lexically_normal().parent_path().filename().string();
+      }
+    }
+    eid = election::election_id_from_stem(stem);
+  }
+  Result<election::Hierarchy> hierarchy = election::compute_hierarchy(*definition);
+  if (!hierarchy) {
+    return fail(kExitUsage, "election load: " + path + ": " + hierarchy.error().message);
+  }
+  Result<election::LoadPlan> plan = election::plan_load(eid, *definition, *hierarchy);
+  if (!plan) {
+    return fail(kExitUsage, "election load: " + plan.error().message);
+  }
+  std::vector<Item> items;
+  items.reserve(plan->commands.size());
+  for (OutCommand& command : plan->commands) {
+    std::string label = command.type + " " + command.key;
+    items.push_back({std::move(command), std::move(label), ""});
+  }
+  const size_t count = items.size();
+  ProgressBar bar("load " + eid, count, context.progress && !context.json);
+  Sender sender(context, 2, context.json);
+  push_all(sender, std::move(items), batch);
+  while (sender.fatal() == 0) {
+    bar.update(sender.answered());
+    if (sender.answered() >= count) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  sender.drain();
+  bar.update(sender.answered());
+  bar.finish();
+  if (const int code = sender.fatal()) {
+    return code;
+  }
+  const Totals totals = sender.totals();
+  if (context.json) {
+    std::cout << json{{"election", eid},
+                      {"units", plan->units},
+                      {"leaves", plan->leaves},
+                      {"contests", plan->contests},
+                      {"pages", plan->pages},
+                      {"commands", count},
+                      {"committed", totals.committed},
+                      {"duplicates", totals.duplicates},
+                      {"refused", totals.refused},
+                      {"errors", sender.take_errors()}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << "election " << eid << ": " << plan->units << " units (" << plan->leaves << " precincts), "
+              << plan->contests << " contests\n";
+  }
+  if (totals.refused > 0) {
+    return fail(kExitRefused, "election load: the node refused " + std::to_string(totals.refused) + " of " +
+                                  std::to_string(count) + " commands");
+  }
+  return kExitOk;
+}
+
+// Close commands for `units` of `eid`.
+std::vector<Item> close_items(const std::string& eid, const std::vector<std::string>& units) {
+  std::vector<Item> items;
+  for (const std::string& unit : units) {
+    OutCommand command;
+    command.key = election::unit_key(eid, unit);
+    command.id = "close/" + eid + "/" + election::escape_segment(unit);
+    command.type = "close";
+    const std::vector<uint8_t> data = json::to_msgpack(json{{"election", eid}, {"unit", unit}});
+    command.data.assign(data.begin(), data.end());
+    items.push_back({std::move(command), "close " + unit, ""});
+  }
+  return items;
+}
+
+// The data of the first log entry of `key` with `type` (the loader's
+// definition / units command), read from the log so it works whatever
+// handlers the node runs.
+Result<json> first_entry_data(HttpClient& client, const std::string& key, const std::string& type) {
+  Result<Response> response = client.get("/v1/actors/" + url_encode(key) + "/log?from=1&limit=100");
+  if (!response) {
+    return response.error();
+  }
+  if (response->status == 404) {
+    return make_error(ErrorCode::kNotFound, key + " has no entries: load the election first");
+  }
+  if (!response->ok()) {
+    return make_error(ErrorCode::kRejected, key + ": HTTP " + std::to_string(response->status) + ": " +
+                                                response->error_text());
+  }
+  json body = json::parse(response->body, nullptr, false);
+  if (body.is_object() && body.contains("entries") && body["entries"].is_array()) {
+    for (const json& entry : body["entries"]) {
+      if (entry.is_object() && entry.value("type", "") == type && entry.contains("data")) {
+        return entry["data"];
+      }
+    }
+  }
+  return make_error(ErrorCode::kNotFound, key + " holds no " + type + " command");
+}
+
+int run_close(const Context& context, const std::string& eid, bool all, std::vector<std::string> units,
+              size_t batch) {
+  if (!election::valid_election_id(eid)) {
+    return fail(kExitUsage, "election close: '" + eid + "' is not a valid election id");
+  }
+  if (all == !units.empty()) {
+    return fail(kExitUsage, "election close: give --all or UNIT..., not both");
+  }
+  if (all) {
+    HttpClient::Options options;
+    options.token = context.token;
+    options.timeout = context.timeout;
+    auto client = HttpClient::create(context.node_url, options);
+    if (!client) {
+      return fail(kExitUsage, client.error().message);
+    }
+    Result<json> definition = first_entry_data(**client, election::election_key(eid), "definition");
+    if (!definition) {
+      return fail(definition.error().code == ErrorCode::kUnavailable ? kExitUnreachable : kExitRefused,
+                  "election close: " + definition.error().message);
+    }
+    const uint64_t pages = definition->value("pages", uint64_t{0});
+    for (uint64_t page = 0; page < pages; ++page) {
+      Result<json> directory = first_entry_data(**client, election::directory_key(eid, page), "units");
+      if (!directory) {
+        return fail(directory.error().code == ErrorCode::kUnavailable ? kExitUnreachable : kExitRefused,
+                    "election close: " + directory.error().message);
+      }
+      for (const json& unit : directory->value("units", json::array())) {
+        if (unit.is_object() && unit.value("leaf", false) && unit.contains("id") && unit["id"].is_string()) {
+          units.push_back(unit["id"].get<std::string>());
+        }
+      }
+    }
+  }
+  const size_t count = units.size();
+  Sender sender(context, 2, context.json);
+  push_all(sender, close_items(eid, units), batch);
+  sender.drain();
+  if (const int code = sender.fatal()) {
+    return code;
+  }
+  const Totals totals = sender.totals();
+  if (context.json) {
+    std::cout << json{{"election", eid},
+                      {"units", count},
+                      {"closed", totals.committed},
+                      {"already_closed", totals.duplicates},
+                      {"refused", totals.refused},
+                      {"errors", sender.take_errors()}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << "closed " << totals.committed << " of " << count << " precincts of " << eid << " ("
+              << totals.duplicates << " already closed, " << totals.refused << " refused)\n";
+  }
+  return totals.refused > 0 ? kExitRefused : kExitOk;
+}
+
+// ---- ingest ----
+struct IngestOptions {
+  std::vector<std::string> files;
+  std::string election;
+  std::string format = "auto";
+  std::string unit;  // rctab: leaf for CVRs without BallotStyleUnitId
+  double rate = 0;   // ballots per second, 0 = as fast as the node takes them
+  bool no_close = false;
+  size_t batch = 1000;
+  size_t senders = 4;
+};
+
+int run_ingest(const Context& context, const IngestOptions& options) {
+  Result<election::CvrFormat> format = election::parse_cvr_format(options.format);
+  if (!format) {
+    return fail(kExitUsage, "ingest: " + format.error().message);
+  }
+  if (!election::valid_election_id(options.election)) {
+    return fail(kExitUsage, "ingest: --election '" + options.election + "' is not a valid election id");
+  }
+  size_t batch = std::clamp<size_t>(options.batch, 1, kMaxBatchCommands);
+  if (options.rate > 0) {  // small batches make a steady stream
+    batch = std::min(batch, std::max<size_t>(1, static_cast<size_t>(options.rate / 10)));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  Sender sender(context, options.senders, context.json);
+  uint64_t malformed = 0;
+  uint64_t pushed = 0;
+  std::vector<std::string> local_errors;
+  std::map<fs::path, election::DominionManifest> manifests;  // by directory
+  int code = kExitOk;
+  for (const std::string& path : options.files) {
+    election::ReaderOptions reader_options;
+    reader_options.election = options.election;
+    reader_options.format = *format;
+    reader_options.default_unit = options.unit;
+    const bool dominion_name = fs::path(path).filename().string().starts_with("CvrExport");
+    if (*format == election::CvrFormat::kDominion || (*format == election::CvrFormat::kAuto && dominion_name)) {
+      const fs::path directory = fs::path(path).parent_path();
+      auto found = manifests.find(directory);
+      if (found == manifests.end()) {
+        Result<election::DominionManifest> manifest = dominion_of(path);
+        if (!manifest) {
+          return fail(kExitUsage, "ingest: " + manifest.error().message);
+        }
+        found = manifests.emplace(directory, std::move(*manifest)).first;
+      }
+      reader_options.dominion = &found->second;
+    }
+    Result<std::unique_ptr<election::CvrFileReader>> reader = election::CvrFileReader::open(path, reader_options);
+    if (!reader) {
+      return fail(kExitUsage, "ingest: " + reader.error().message);
+    }
+    election::CvrFileReader& file = **reader;
+    ProgressBar bar("ingest " + fs::path(path).filename().string(), file.total(), context.progress && !context.json);
+    const uint64_t base = sender.answered();
+    uint64_t file_malformed = 0;
+    bool more = file.total() > 0;
+    while (more && sender.fatal() == 0) {
+      std::vector<election::CvrCommand> commands;
+      std::vector<election::RecordError> errors;
+      more = file.next(batch, commands, errors);
+      for (const election::RecordError& error : errors) {
+        ++malformed;
+        ++file_malformed;
+        if (local_errors.size() < kMaxErrorsPrinted) {
+          local_errors.push_back(error.text());
+          if (!context.json) {
+            std::cerr << "\r" << error.text() << "\n";
+          }
+        }
+      }
+      Batch next;
+      for (election::CvrCommand& command : commands) {
+        std::string label = file.file() + "[#" + std::to_string(command.index) + "]";
+        next.bytes += command.command.data.size();
+        next.items.push_back({std::move(command.command), std::move(label), std::move(command.unit)});
+      }
+      pushed += next.items.size();
+      if (options.rate > 0) {  // pace: `pushed` ballots are due at start + pushed / rate
+        const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                     std::chrono::duration<double>(static_cast<double>(pushed) / options.rate));
+        std::this_thread::sleep_until(due);
+      }
+      sender.push(std::move(next));
+      bar.update(sender.answered() - base + file_malformed);
+    }
+    sender.drain();
+    bar.update(sender.answered() - base + file_malformed);
+    bar.finish();
+    if (const int fatal_code = sender.fatal()) {
+      code = fatal_code;
+      break;
+    }
+  }
+  sender.drain();
+  Totals totals = sender.totals();
+  uint64_t closed = 0;
+  uint64_t close_refused = 0;
+  if (code == kExitOk && !options.no_close && !totals.accepted_units.empty()) {
+    std::vector<std::string> units(totals.accepted_units.begin(), totals.accepted_units.end());
+    Sender closer(context, 2, context.json);
+    push_all(closer, close_items(options.election, units), kMaxBatchCommands);
+    closer.drain();
+    code = closer.fatal();
+    const Totals close_totals = closer.totals();
+    closed = close_totals.committed + close_totals.duplicates;
+    close_refused = close_totals.refused;
+    for (std::string& error : closer.take_errors()) {
+      local_errors.push_back(std::move(error));
+    }
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const uint64_t ingested = totals.committed + totals.duplicates;
+  const uint64_t refused = totals.refused + malformed;
+  if (context.json) {
+    std::vector<std::string> errors = sender.take_errors();
+    errors.insert(errors.end(), local_errors.begin(), local_errors.end());
+    std::cout << json{{"election", options.election},
+                      {"ingested", ingested},
+                      {"committed", totals.committed},
+                      {"duplicates", totals.duplicates},
+                      {"refused", refused},
+                      {"closed", closed},
+                      {"close_refused", close_refused},
+                      {"seconds", seconds},
+                      {"errors", errors}}
+                     .dump()
+              << "\n";
+  } else {
+    char line[256];
+    std::snprintf(line, sizeof line, "ingested %llu ballots (%llu duplicates, %llu refused) in %.1f s",
+                  static_cast<unsigned long long>(ingested), static_cast<unsigned long long>(totals.duplicates),
+                  static_cast<unsigned long long>(refused), seconds);
+    std::cout << line << "\n";
+    if (!options.no_close && closed + close_refused > 0) {
+      std::cout << "closed " << closed << " precincts" << (close_refused ? " (" + std::to_string(close_refused) +
+                                                                               " refused)"
+                                                                         : std::string())
+                << "\n";
+    }
+  }
+  if (code != kExitOk) {
+    return code;
+  }
+  return refused > 0 || close_refused > 0 ? kExitRefused : kExitOk;
+}
+
+}  // namespace
+
+GroupRunner add_election_commands(CLI::App& app, const Context& context) {
+  auto* group = app.add_subcommand("election", "elections: load a definition, close precincts");
+  group->require_subcommand(1);
+
+  struct State {
+    std::string load_path, load_id, load_format;
+    size_t batch = 1000;
+    std::string close_id;
+    bool close_all = false;
+    std::vector<std::string> close_units;
+    IngestOptions ingest;
+  };
+  auto state = std::make_shared<State>();
+
+  auto* load = group->add_subcommand("load", "send an election's definition, directory and unit configs");
+  load->add_option("file", state->load_path, "a NIST pe-err JSON file, or a Dominion export directory")->required();
+  load->add_option("--id", state->load_id, "election id [A-Za-z0-9.-]{1,64} (default: the file's stem)");
+  load->add_option("--format", state->load_format, "nist or dominion (default: dominion for a directory)")
+      ->check(CLI::IsMember({"nist", "dominion"}));
+  load->add_option("--batch", state->batch, "commands per request (1..10000)")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+
+  auto* close = group->add_subcommand("close", "close precincts: they have reported all their ballots");
+  close->add_option("election", state->close_id, "election id")->required();
+  close->add_option("units", state->close_units, "unit ids (as in the election files)");
+  close->add_flag("--all", state->close_all, "every precinct (leaf) of the election");
+
+  auto* ingest = app.add_subcommand("ingest", "send cast vote records to an election's precincts");
+  IngestOptions& in = state->ingest;
+  ingest->add_option("files", in.files, "CVR files: NIST SP 1500-103 JSON, RCTab JSON, Dominion CvrExport*.json")
+      ->required();
+  ingest->add_option("--election", in.election, "election id")->required();
+  ingest->add_option("--format", in.format, "auto, nist, rctab or dominion")
+      ->check(CLI::IsMember({"auto", "nist", "rctab", "dominion"}))
+      ->capture_default_str();
+  ingest->add_option("--unit", in.unit, "rctab: the precinct of CVRs without BallotStyleUnitId");
+  ingest->add_option("--rate", in.rate, "ballots per second, a steady stream (default: as fast as possible)")
+      ->check(CLI::PositiveNumber);
+  ingest->add_flag("--no-close", in.no_close, "do not close the precincts that received ballots");
+  ingest->add_option("--batch", in.batch, "ballots per request (1..10000)")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  ingest->add_option("--parallel", in.senders, "requests in flight (1..16)")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
+
+  return [&context, state, load, close, ingest]() -> std::optional<int> {
+    if (*load) {
+      return run_load(context, state->load_path, state->load_id, state->load_format, state->batch);
+    }
+    if (*close) {
+      return run_close(context, state->close_id, state->close_all, state->close_units, state->batch);
+    }
+    if (*ingest) {
+      return run_ingest(context, state->ingest);
+    }
+    return std::nullopt;
+  };
+}
+
+}  // namespace quorum::ctl
