@@ -576,7 +576,8 @@ json unit_config_json(const ElectionDefinition& definition, const UnitConfig& un
           {"parents", unit.parents}, {"leaves", unit.leaves}, {"contests", std::move(contests)}};
 }
 
-json definition_json(std::string_view eid, const ElectionDefinition& definition, const Hierarchy& hierarchy) {
+json definition_json(std::string_view eid, const ElectionDefinition& definition, const Hierarchy& hierarchy,
+                     size_t pages) {
   json contests = json::array();
   for (const Contest& contest : definition.contests) {
     json selections = json::array();
@@ -611,7 +612,7 @@ json definition_json(std::string_view eid, const ElectionDefinition& definition,
           {"source", definition.source},
           {"units", units},
           {"leaves", hierarchy.leaf_count},
-          {"pages", (units + kUnitsPerPage - 1) / kUnitsPerPage},
+          {"pages", pages},
           {"top", hierarchy.top},
           {"contests", std::move(contests)},
           {"candidates", std::move(candidates)},
@@ -653,7 +654,6 @@ Result<LoadPlan> plan_load(std::string_view eid, const ElectionDefinition& defin
   plan.units = definition.units.size();
   plan.leaves = hierarchy.leaf_count;
   plan.contests = definition.contests.size();
-  plan.pages = (plan.units + kUnitsPerPage - 1) / kUnitsPerPage;
 
   const auto add = [&](Result<OutCommand> command) -> Status {
     if (!command) {
@@ -667,19 +667,33 @@ Result<LoadPlan> plan_load(std::string_view eid, const ElectionDefinition& defin
       !s) {
     return s.error();
   }
+  // Directory pages: at most kUnitsPerPage units and kMaxCommandDataBytes
+  // each (a unit in scope of many contests has a large config).
+  std::vector<json> configs;
+  configs.reserve(hierarchy.units.size());
+  std::vector<std::pair<size_t, size_t>> pages;  // [first, end) of each page
+  size_t page_bytes = 0;
+  constexpr size_t kPageOverhead = 128;  // the page map around the units
+  for (const UnitConfig& unit : hierarchy.units) {
+    configs.push_back(unit_config_json(definition, unit));
+    const size_t bytes = json::to_msgpack(configs.back()).size();
+    if (pages.empty() || pages.back().second - pages.back().first >= kUnitsPerPage ||
+        page_bytes + bytes + kPageOverhead > kMaxCommandDataBytes) {
+      pages.emplace_back(configs.size() - 1, configs.size() - 1);
+      page_bytes = 0;
+    }
+    ++pages.back().second;
+    page_bytes += bytes;
+  }
+  plan.pages = pages.size();
   if (Status s = add(make_command(election_key(id), "definition/" + id, true, "definition",
-                                  definition_json(id, definition, hierarchy)));
+                                  definition_json(id, definition, hierarchy, plan.pages)));
       !s) {
     return s.error();
   }
-  std::vector<json> configs;
-  configs.reserve(hierarchy.units.size());
-  for (const UnitConfig& unit : hierarchy.units) {
-    configs.push_back(unit_config_json(definition, unit));
-  }
-  for (size_t page = 0; page < plan.pages; ++page) {
+  for (size_t page = 0; page < pages.size(); ++page) {
     json units = json::array();
-    for (size_t i = page * kUnitsPerPage; i < std::min(configs.size(), (page + 1) * kUnitsPerPage); ++i) {
+    for (size_t i = pages[page].first; i < pages[page].second; ++i) {
       units.push_back(configs[i]);
     }
     if (Status s = add(make_command(directory_key(id, page), "units/" + id + "/" + std::to_string(page), true, "units",

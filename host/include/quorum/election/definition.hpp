@@ -125,12 +125,15 @@ std::string short_sha(std::string_view bytes);
 
 // The UnitConfig map of the contract (contests: {cid: {votes_allowed, rcv}}).
 nlohmann::json unit_config_json(const ElectionDefinition& definition, const UnitConfig& unit);
-// The definition payload (contract item 2) without the per-unit configs.
-nlohmann::json definition_json(std::string_view eid, const ElectionDefinition& definition, const Hierarchy& hierarchy);
+// The definition payload (contract item 2) without the per-unit configs;
+// `pages` is the number of directory pages plan_load makes.
+nlohmann::json definition_json(std::string_view eid, const ElectionDefinition& definition, const Hierarchy& hierarchy,
+                               size_t pages);
 
 // Every command that loads the election, in the order they must be sent:
-// register, definition, directory pages (kUnitsPerPage units each), one
-// configure per unit. Error when a payload exceeds kMaxCommandDataBytes or
+// register, definition, directory pages (units in definition order, at most
+// kUnitsPerPage and kMaxCommandDataBytes per page, so a page holds fewer
+// units when their configs are large), one configure per unit. Error when a payload exceeds kMaxCommandDataBytes or
 // eid is not a valid election id.
 struct LoadPlan {
   std::vector<OutCommand> commands;
