@@ -45,7 +45,7 @@ constexpr size_t kMaxBatchCommands = 10'000;  // the API's bound per request
 constexpr size_t kMaxBatchBytes = size_t{4} << 20;
 constexpr size_t kQueuedBatches = 4;
 constexpr int kMaxOverloadRetries = 60;
-constexpr int kMaxUnreachableRetries = 5;
+constexpr int kMaxUnreachableRetries = 3;  // after 0.5, 1 and 2 s
 constexpr size_t kMaxErrorsPrinted = 1000;
 
 // One command of a batch and what to say about it.
@@ -189,7 +189,7 @@ class Sender {
         continue;
       }
       if (!response && response.error().code == ErrorCode::kUnavailable && unreachable++ < kMaxUnreachableRetries) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200 << unreachable));
+        std::this_thread::sleep_for(std::chrono::milliseconds(250 << unreachable));
         continue;  // same ids: a batch the node did take comes back as duplicates
       }
       break;
@@ -397,7 +397,7 @@ Result<json> first_entry_data(HttpClient& client, const std::string& key, const 
       }
     }
   }
-  return make_error(ErrorCode::kNotFound, key + " holds no " + type + " command");
+  return make_error(ErrorCode::kNotFound, key + " holds no " + type + " command: load the election first");
 }
 
 int run_close(const Context& context, const std::string& eid, bool all, std::vector<std::string> units,
