@@ -24,6 +24,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -161,7 +162,7 @@ class Sender {
         finish_fatal(kExitUsage, client.error().message);
         continue;
       }
-      send(**client, batch);
+      send(**client, std::move(batch));
     }
   }
 
@@ -171,71 +172,99 @@ class Sender {
       fatal_code_ = code;
       ctl::fail(code, message);
     }
-    --pending_;
+    pending_ -= queue_.size() + 1;  // this batch and the queued ones are dropped: nothing more goes out
+    queue_.clear();
     changed_.notify_all();
   }
 
-  void send(HttpClient& client, const Batch& batch) {
-    const std::string body = msgpack_body(batch.items);
+  // One POST with retries: the whole request again on 503 or a lost
+  // connection; the items the node answered 503 for (an overloaded actor)
+  // again by themselves. Same ids every time: a command the node did take
+  // comes back as a duplicate.
+  Result<Response> post(HttpClient& client, const std::string& body) {
     Result<Response> response = make_error(ErrorCode::kUnavailable, "not sent");
     int overloaded = 0;
     int unreachable = 0;
     for (;;) {
       response = client.post("/v1/commands", body, "application/msgpack", "application/json");
       if (response && response->status == 503 && overloaded++ < kMaxOverloadRetries) {
-        const int wait_s =
-            response->retry_after.empty() ? 1 : std::clamp(std::atoi(response->retry_after.c_str()), 1, 10);
-        std::this_thread::sleep_for(std::chrono::seconds(wait_s));
+        std::this_thread::sleep_for(retry_after(*response));
         continue;
       }
       if (!response && response.error().code == ErrorCode::kUnavailable && unreachable++ < kMaxUnreachableRetries) {
         std::this_thread::sleep_for(std::chrono::milliseconds(250 << unreachable));
-        continue;  // same ids: a batch the node did take comes back as duplicates
-      }
-      break;
-    }
-    if (!response) {
-      const int code = response.error().code == ErrorCode::kUnavailable ? kExitUnreachable : kExitUsage;
-      finish_fatal(code, "POST /v1/commands: " + response.error().message);
-      return;
-    }
-    if (!response->ok()) {
-      finish_fatal(kExitRefused, "POST /v1/commands: HTTP " + std::to_string(response->status) + ": " +
-                                     response->error_text());
-      return;
-    }
-    json parsed = json::parse(response->body, nullptr, false);
-    if (!parsed.is_object() || !parsed.contains("results") || !parsed["results"].is_array() ||
-        parsed["results"].size() != batch.items.size()) {
-      finish_fatal(kExitRefused, "POST /v1/commands: the node's answer does not hold one result per command");
-      return;
-    }
-    std::lock_guard lock(mutex_);
-    const json& results = parsed["results"];
-    for (size_t i = 0; i < results.size(); ++i) {
-      const json& result = results[i];
-      const Item& item = batch.items[i];
-      if (result.is_object() && result.contains("seq") && !result.contains("error")) {
-        result.value("duplicate", false) ? ++totals_.duplicates : ++totals_.committed;
-        if (!item.unit.empty()) {
-          totals_.accepted_units.insert(item.unit);
-        }
         continue;
       }
-      ++totals_.refused;
-      const std::string reason =
-          result.is_object() && result.contains("error") ? json_cell(result["error"]) : result.dump();
-      if (errors_.size() < kMaxErrorsPrinted) {
-        errors_.push_back(item.label + ": " + reason);
-      }
-      if (!quiet_ && printed_ < kMaxErrorsPrinted) {
-        ++printed_;
-        std::cerr << "\r" << item.label << ": " << reason << "\n";
-      }
+      return response;
     }
-    answered_ += batch.items.size();
-    --pending_;
-    changed_.notify_all();
+  }
+
+  static std::chrono::seconds retry_after(const Response& response) {
+    return std::chrono::seconds(
+        response.retry_after.empty() ? 1 : std::clamp(std::atoi(response.retry_after.c_str()), 1, 10));
+  }
+
+  void send(HttpClient& client, Batch batch) {
+    const size_t count = batch.items.size();
+    std::vector<Item> items = std::move(batch.items);
+    for (int round = 0;; ++round) {
+      Result<Response> response = post(client, msgpack_body(items));
+      if (!response) {
+        const int code = response.error().code == ErrorCode::kUnavailable ? kExitUnreachable : kExitUsage;
+        finish_fatal(code, "POST /v1/commands: " + response.error().message);
+        return;
+      }
+      if (!response->ok()) {
+        finish_fatal(kExitRefused, "POST /v1/commands: HTTP " + std::to_string(response->status) + ": " +
+                                       response->error_text());
+        return;
+      }
+      json parsed = json::parse(response->body, nullptr, false);
+      if (!parsed.is_object() || !parsed.contains("results") || !parsed["results"].is_array() ||
+          parsed["results"].size() != items.size()) {
+        finish_fatal(kExitRefused, "POST /v1/commands: the node's answer does not hold one result per command");
+        return;
+      }
+      std::vector<Item> again;
+      std::unique_lock lock(mutex_);
+      const json& results = parsed["results"];
+      for (size_t i = 0; i < results.size(); ++i) {
+        const json& result = results[i];
+        Item& item = items[i];
+        if (result.is_object() && result.contains("seq") && !result.contains("error")) {
+          result.value("duplicate", false) ? ++totals_.duplicates : ++totals_.committed;
+          if (!item.unit.empty()) {
+            totals_.accepted_units.insert(item.unit);
+          }
+          continue;
+        }
+        const unsigned status = result.is_object() ? result.value("status", 0u) : 0u;
+        if (status == 503 && round < kMaxOverloadRetries) {
+          again.push_back(std::move(item));
+          continue;
+        }
+        ++totals_.refused;
+        const std::string reason =
+            result.is_object() && result.contains("error") ? json_cell(result["error"]) : result.dump();
+        if (errors_.size() < kMaxErrorsPrinted) {
+          errors_.push_back(item.label + ": " + reason);
+        }
+        if (!quiet_ && printed_ < kMaxErrorsPrinted) {
+          ++printed_;
+          std::cerr << "\r" << item.label << ": " << reason << "\n";
+        }
+      }
+      if (!again.empty()) {
+        lock.unlock();
+        items = std::move(again);
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        continue;
+      }
+      answered_ += count;
+      --pending_;
+      changed_.notify_all();
+      return;
+    }
   }
 
   const Context& context_;
@@ -254,13 +283,17 @@ class Sender {
 };
 
 // Splits `items` into batches of at most `batch` commands / kMaxBatchBytes.
-void push_all(Sender& sender, std::vector<Item> items, size_t batch) {
+// `after_push` runs after each batch is queued (progress).
+void push_all(Sender& sender, std::vector<Item> items, size_t batch, const std::function<void()>& after_push = {}) {
   Batch current;
   for (Item& item : items) {
     const size_t size = item.command.data.size() + item.command.key.size() + item.command.id.size() + 32;
     if (!current.items.empty() && (current.items.size() >= batch || current.bytes + size > kMaxBatchBytes)) {
       sender.push(std::move(current));
       current = Batch{};
+      if (after_push) {
+        after_push();
+      }
     }
     current.bytes += size;
     current.items.push_back(std::move(item));
@@ -320,14 +353,7 @@ int run_load(const Context& context, const std::string& path, std::string eid, c
   const size_t count = items.size();
   ProgressBar bar("load " + eid, count, context.progress && !context.json);
   Sender sender(context, 2, context.json);
-  push_all(sender, std::move(items), batch);
-  while (sender.fatal() == 0) {
-    bar.update(sender.answered());
-    if (sender.answered() >= count) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  push_all(sender, std::move(items), batch, [&] { bar.update(sender.answered()); });
   sender.drain();
   bar.update(sender.answered());
   bar.finish();
