@@ -14,5 +14,6 @@ add_library(Quorum::Election ALIAS quorum_election)
 target_include_directories(quorum_election
   PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include
   PRIVATE ${PROJECT_SOURCE_DIR}/plugins/tally)
-target_link_libraries(quorum_election PUBLIC quorum_host nlohmann_json::nlohmann_json msgpackc-cxx)
+target_link_libraries(quorum_election PUBLIC quorum_host nlohmann_json::nlohmann_json msgpackc-cxx
+                      PRIVATE PkgConfig::SODIUM)
 target_compile_features(quorum_election PUBLIC cxx_std_20)

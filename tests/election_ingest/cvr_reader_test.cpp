@@ -47,7 +47,6 @@ ReadAll read_all(const std::string& path, ReaderOptions options, size_t batch = 
   if (!reader.ok()) {
     return out;
   }
-  out.format = (*reader)->format();
   out.total = (*reader)->total();
   size_t calls = 0;
   while (true) {
@@ -60,6 +59,7 @@ ReadAll read_all(const std::string& path, ReaderOptions options, size_t batch = 
     }
   }
   EXPECT_EQ(calls, out.total == 0 ? 1 : (out.total + batch - 1) / batch);
+  out.format = (*reader)->format();
   return out;
 }
 
@@ -112,12 +112,16 @@ TEST(CvrReader, CorruptedRecordsAreReportedByIndexAndTheRestGoOn) {
   raw["CVR"][5].erase("CVRSnapshot");
   raw["CVR"][8]["CVRSnapshot"][0]["CVRContest"][0]["Overvotes"] = -1;
   raw["CVR"][11].erase("BallotStyleUnitId");
+  raw["CVR"][14] = "BROKEN";
   quorum::test_support::ScratchDir dir("election-ingest");
   const std::string path = (dir.path() / "bad.json").string();
-  std::ofstream(path) << raw.dump();
+  std::string text = raw.dump();
+  text.replace(text.find("\"BROKEN\""), 8, "[tru, 1]");  // brackets balance, the JSON does not parse
+  std::ofstream(path) << text;
   const ReadAll all = read_all(path, {"gen03", CvrFormat::kNist, "", nullptr}, 4);
-  ASSERT_EQ(all.errors.size(), 4u);
-  EXPECT_EQ(all.commands.size(), 16u);
+  ASSERT_EQ(all.errors.size(), 5u);
+  EXPECT_EQ(all.commands.size(), 15u);
+  EXPECT_EQ(all.errors[4].text(), path + "[#14]: the record is not valid JSON");
   EXPECT_EQ(all.errors[0].index, 3u);
   EXPECT_EQ(all.errors[0].text(), path + "[#3]: the CVR is not an object");
   EXPECT_EQ(all.errors[1].index, 5u);
@@ -127,7 +131,7 @@ TEST(CvrReader, CorruptedRecordsAreReportedByIndexAndTheRestGoOn) {
   EXPECT_EQ(all.errors[3].index, 11u);
   EXPECT_NE(all.errors[3].reason.find("BallotStyleUnitId"), std::string::npos);
   for (const CvrCommand& c : all.commands) {
-    EXPECT_TRUE(c.index != 3 && c.index != 5 && c.index != 8 && c.index != 11);
+    EXPECT_TRUE(c.index != 3 && c.index != 5 && c.index != 8 && c.index != 11 && c.index != 14);
   }
 }
 
@@ -140,6 +144,14 @@ TEST(CvrReader, FilesThatAreNotCvrsAreErrors) {
   EXPECT_NE(reader.error().message.find(path), std::string::npos);
   std::ofstream(path) << "{broken";
   EXPECT_FALSE(CvrFileReader::open(path, {"e", CvrFormat::kAuto, "", nullptr}).ok());
+  std::ofstream(path) << R"({"CVR": [{"a": 1}, {"b": [1, 2)";  // cut short
+  reader = CvrFileReader::open(path, {"e", CvrFormat::kAuto, "", nullptr});
+  ASSERT_FALSE(reader.ok());
+  EXPECT_NE(reader.error().message.find("CVR[1] is cut short"), std::string::npos) << reader.error().message;
+  std::ofstream(path) << R"({"CVR": []})";
+  reader = CvrFileReader::open(path, {"e", CvrFormat::kAuto, "", nullptr});
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ((*reader)->total(), 0u);
   EXPECT_FALSE(CvrFileReader::open(kGen03, {"bad/id", CvrFormat::kAuto, "", nullptr}).ok());
   // A Dominion export without its manifests.
   EXPECT_FALSE(CvrFileReader::open(kDominion + "/CvrExport_24940.json", {"e", CvrFormat::kAuto, "", nullptr}).ok());

@@ -10,8 +10,9 @@
 //             else to the report's ElectionScopeId.
 //   dominion  a CvrExport JSON (Sessions[]) converted to NIST CVR objects
 //             (dominion.hpp); needs the manifests (ReaderOptions::dominion).
-//   auto      dominion when the file has "Sessions"; rctab when a CVR carries
-//             Rank or lacks BallotStyleUnitId; else nist.
+//   auto      dominion when the file has "Sessions"; else the lenient rctab
+//             reading, and format() says rctab once a CVR needed it (Rank,
+//             or no BallotStyleUnitId), nist until then.
 //
 // Every command: key election/EID/unit/ESC(leaf), type "cvr", data the CVR
 // as msgpack, id cvr/EID/ESC(ballot id) where the ballot id is UniqueId,
@@ -20,9 +21,12 @@
 // reader refuses, an id or key over the node's limits) becomes a
 // RecordError naming the file, its index and why; the reader goes on.
 //
-// Memory: the file's JSON is parsed whole, but each record is converted
-// only when its batch is asked for and released from the document after
-// that, so at most one batch of commands exists at a time.
+// Memory: files are streamed, never held whole. open() scans the file once
+// (structure only: strings and brackets; it counts the records, hashes the
+// bytes and keeps the small top-level members such as "Election"); next()
+// then reads the records one by one from a second pass, parsing each alone,
+// so memory is one batch of commands whatever the file's size. A record
+// that is not valid JSON is a RecordError like any other bad record.
 #pragma once
 
 #include <quorum/election/definition.hpp>
@@ -45,7 +49,8 @@ enum class CvrFormat { kAuto, kNist, kRctab, kDominion };
 Result<CvrFormat> parse_cvr_format(std::string_view name);  // auto | nist | rctab | dominion
 std::string_view to_string(CvrFormat format) noexcept;
 
-inline constexpr uint64_t kMaxCvrFileBytes = uint64_t{4} << 30;
+inline constexpr size_t kMaxRecordTextBytes = size_t{4} << 20;  // one CVR's JSON text; more is a bad record
+inline constexpr size_t kMaxHeaderTextBytes = size_t{64} << 20; // a kept top-level member ("Election")
 inline constexpr size_t kMaxKeyBytes = 256;  // the node's key limit
 inline constexpr size_t kMaxIdBytes = 128;   // the node's id limit
 
@@ -76,7 +81,7 @@ class CvrFileReader {
   // an invalid election id.
   static Result<std::unique_ptr<CvrFileReader>> open(const std::filesystem::path& path, const ReaderOptions& options);
 
-  size_t total() const noexcept { return records_->size(); }
+  size_t total() const noexcept { return total_; }
   size_t position() const noexcept { return next_; }
   CvrFormat format() const noexcept { return format_; }
   const std::string& file() const noexcept { return file_; }
@@ -86,17 +91,24 @@ class CvrFileReader {
   bool next(size_t max, std::vector<CvrCommand>& commands, std::vector<RecordError>& errors);
 
  private:
-  CvrFileReader() = default;
-  Result<CvrCommand> convert(nlohmann::json& record, size_t index) const;
+  struct Stream;
+  CvrFileReader();
+  Result<CvrCommand> convert(std::string_view text, size_t index);
 
   std::string file_;
   std::string file_sha16_;
   ReaderOptions options_;
   CvrFormat format_ = CvrFormat::kNist;
-  std::string scope_unit_;  // rctab: the report's ElectionScopeId
-  nlohmann::json document_;
-  nlohmann::json* records_ = nullptr;  // the CVR or Sessions array inside document_
+  std::string scope_unit_;     // rctab: the report's ElectionScopeId
+  bool auto_lenient_ = false;  // auto on a CVR report: format_ becomes kRctab at the first lenient record
+  size_t total_ = 0;
   size_t next_ = 0;
+  std::unique_ptr<Stream> stream_;  // the second pass, positioned inside the records array
+
+ public:
+  ~CvrFileReader();
+  CvrFileReader(const CvrFileReader&) = delete;
+  CvrFileReader& operator=(const CvrFileReader&) = delete;
 };
 
 }  // namespace quorum::election
