@@ -509,21 +509,20 @@ int run_ingest(const Context& context, const IngestOptions& options) {
   if (options.rate > 0) {  // small batches make a steady stream
     batch = std::min(batch, std::max<size_t>(1, static_cast<size_t>(options.rate / 10)));
   }
-  const auto start = std::chrono::steady_clock::now();
-  Sender sender(context, options.senders, context.json);
-  uint64_t malformed = 0;
-  uint64_t pushed = 0;
-  std::vector<std::string> local_errors;
+  // Every file is checked (and its records counted) before anything is
+  // sent: a file that cannot be read changes nothing.
   std::map<fs::path, election::DominionManifest> manifests;  // by directory
-  int code = kExitOk;
+  std::vector<election::ReaderOptions> reader_options;
+  uint64_t total = 0;
   for (const std::string& path : options.files) {
-    election::ReaderOptions reader_options;
-    reader_options.election = options.election;
-    reader_options.format = *format;
-    reader_options.default_unit = options.unit;
-    const bool dominion_name = fs::path(path).filename().string().starts_with("CvrExport");
-    if (*format == election::CvrFormat::kDominion || (*format == election::CvrFormat::kAuto && dominion_name)) {
-      const fs::path directory = fs::path(path).parent_path();
+    election::ReaderOptions file_options;
+    file_options.election = options.election;
+    file_options.format = *format;
+    file_options.default_unit = options.unit;
+    const fs::path directory = fs::path(path).parent_path();
+    std::error_code ec;
+    const bool has_manifests = fs::exists(directory / "ContestManifest.json", ec);
+    if (*format == election::CvrFormat::kDominion || (*format == election::CvrFormat::kAuto && has_manifests)) {
       auto found = manifests.find(directory);
       if (found == manifests.end()) {
         Result<election::DominionManifest> manifest = dominion_of(path);
@@ -532,24 +531,51 @@ int run_ingest(const Context& context, const IngestOptions& options) {
         }
         found = manifests.emplace(directory, std::move(*manifest)).first;
       }
-      reader_options.dominion = &found->second;
+      file_options.dominion = &found->second;
     }
-    Result<std::unique_ptr<election::CvrFileReader>> reader = election::CvrFileReader::open(path, reader_options);
+    Result<std::unique_ptr<election::CvrFileReader>> reader = election::CvrFileReader::open(path, file_options);
     if (!reader) {
       return fail(kExitUsage, "ingest: " + reader.error().message);
     }
+    total += (*reader)->total();
+    reader_options.push_back(std::move(file_options));
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  Sender sender(context, options.senders, context.json);
+  ProgressBar bar("ingest", total, context.progress && !context.json);
+  uint64_t malformed = 0;
+  uint64_t pushed = 0;
+  std::vector<std::string> local_errors;
+  int code = kExitOk;
+  Batch next;  // carried across files: many small files still make full batches
+  const auto flush = [&] {
+    pushed += next.items.size();
+    if (options.rate > 0) {  // pace: `pushed` ballots are due at start + pushed / rate
+      const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                   std::chrono::duration<double>(static_cast<double>(pushed) / options.rate));
+      std::this_thread::sleep_until(due);
+    }
+    sender.push(std::move(next));
+    next = Batch{};
+    bar.update(sender.answered() + malformed);
+  };
+  for (size_t f = 0; f < options.files.size() && sender.fatal() == 0; ++f) {
+    // Opened again (the first pass above kept nothing): one open file at a time.
+    Result<std::unique_ptr<election::CvrFileReader>> reader =
+        election::CvrFileReader::open(options.files[f], reader_options[f]);
+    if (!reader) {
+      code = fail(kExitUsage, "ingest: " + reader.error().message);
+      break;
+    }
     election::CvrFileReader& file = **reader;
-    ProgressBar bar("ingest " + fs::path(path).filename().string(), file.total(), context.progress && !context.json);
-    const uint64_t base = sender.answered();
-    uint64_t file_malformed = 0;
     bool more = file.total() > 0;
     while (more && sender.fatal() == 0) {
       std::vector<election::CvrCommand> commands;
       std::vector<election::RecordError> errors;
-      more = file.next(batch, commands, errors);
+      more = file.next(batch - next.items.size(), commands, errors);
       for (const election::RecordError& error : errors) {
         ++malformed;
-        ++file_malformed;
         if (local_errors.size() < kMaxErrorsPrinted) {
           local_errors.push_back(error.text());
           if (!context.json) {
@@ -557,30 +583,25 @@ int run_ingest(const Context& context, const IngestOptions& options) {
           }
         }
       }
-      Batch next;
       for (election::CvrCommand& command : commands) {
         std::string label = file.file() + "[#" + std::to_string(command.index) + "]";
         next.bytes += command.command.data.size();
         next.items.push_back({std::move(command.command), std::move(label), std::move(command.unit)});
       }
-      pushed += next.items.size();
-      if (options.rate > 0) {  // pace: `pushed` ballots are due at start + pushed / rate
-        const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                     std::chrono::duration<double>(static_cast<double>(pushed) / options.rate));
-        std::this_thread::sleep_until(due);
+      if (next.items.size() >= batch || next.bytes >= kMaxBatchBytes) {
+        flush();
       }
-      sender.push(std::move(next));
-      bar.update(sender.answered() - base + file_malformed);
-    }
-    sender.drain();
-    bar.update(sender.answered() - base + file_malformed);
-    bar.finish();
-    if (const int fatal_code = sender.fatal()) {
-      code = fatal_code;
-      break;
     }
   }
+  if (sender.fatal() == 0) {
+    flush();
+  }
   sender.drain();
+  bar.update(sender.answered() + malformed);
+  bar.finish();
+  if (code == kExitOk) {
+    code = sender.fatal();
+  }
   Totals totals = sender.totals();
   uint64_t closed = 0;
   uint64_t close_refused = 0;

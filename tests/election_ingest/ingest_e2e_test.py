@@ -213,7 +213,30 @@ class IngestTest(unittest.TestCase):
         self.assertTrue(expected)
         self.assertEqual(counted, expected)
 
-    def test_4_usage_and_unreachable(self):
+    def test_4_many_files_and_a_bad_one_sends_nothing(self):
+        code, _, err = self.ctl("election", "load", os.path.join(gen("gen-03"), "pe-err-gen-03.json"), "--id", "two")
+        self.assertEqual(code, 0, err)
+        with open(os.path.join(gen("gen-03"), "cvr-gen-03.json")) as f:
+            report = json.load(f)
+        paths = []
+        for part, cvrs in enumerate((report["CVR"][:7], report["CVR"][7:])):
+            paths.append(os.path.join(self.work, f"part-{part}.json"))
+            with open(paths[-1], "w") as f:
+                json.dump({**report, "CVR": cvrs}, f)
+        broken = os.path.join(self.work, "broken.json")
+        with open(broken, "w") as f:
+            f.write('{"CVR": [{}, ')
+        leaves = ["election/two/unit/prec-ac", "election/two/unit/prec-fs-23"]
+        seqs = {k: self.seq(k) for k in leaves}
+        code, _, err = self.ctl("ingest", paths[0], broken, "--election", "two")
+        self.assertEqual(code, 1, err)
+        self.assertIn("broken.json: not valid JSON", err)
+        self.assertEqual({k: self.seq(k) for k in leaves}, seqs)  # nothing was sent
+        code, out, err = self.ctl("ingest", *paths, "--election", "two", "--batch", "4")
+        self.assertEqual(code, 0, err)
+        self.assertRegex(out, r"ingested 20 ballots \(0 duplicates, 0 refused\)")
+
+    def test_5_usage_and_unreachable(self):
         code, _, err = self.ctl("ingest", "/no/such/file.json", "--election", "x")
         self.assertEqual(code, 1)
         self.assertIn("/no/such/file.json", err)
