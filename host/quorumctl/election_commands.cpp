@@ -215,8 +215,8 @@ class Sender {
         return;
       }
       if (!response->ok()) {
-        finish_fatal(kExitRefused, "POST /v1/commands: HTTP " + std::to_string(response->status) + ": " +
-                                       response->error_text());
+        finish_fatal(kExitRefused,
+                     "POST /v1/commands: HTTP " + std::to_string(response->status) + ": " + response->error_text());
         return;
       }
       json parsed = json::parse(response->body, nullptr, false);
@@ -412,8 +412,8 @@ Result<json> first_entry_data(HttpClient& client, const std::string& key, const 
     return make_error(ErrorCode::kNotFound, key + " has no entries: load the election first");
   }
   if (!response->ok()) {
-    return make_error(ErrorCode::kRejected, key + ": HTTP " + std::to_string(response->status) + ": " +
-                                                response->error_text());
+    return make_error(ErrorCode::kRejected,
+                      key + ": HTTP " + std::to_string(response->status) + ": " + response->error_text());
   }
   json body = json::parse(response->body, nullptr, false);
   if (body.is_object() && body.contains("entries") && body["entries"].is_array()) {
@@ -426,8 +426,7 @@ Result<json> first_entry_data(HttpClient& client, const std::string& key, const 
   return make_error(ErrorCode::kNotFound, key + " holds no " + type + " command: load the election first");
 }
 
-int run_close(const Context& context, const std::string& eid, bool all, std::vector<std::string> units,
-              size_t batch) {
+int run_close(const Context& context, const std::string& eid, bool all, std::vector<std::string> units, size_t batch) {
   if (!election::valid_election_id(eid)) {
     return fail(kExitUsage, "election close: '" + eid + "' is not a valid election id");
   }
@@ -624,15 +623,9 @@ int run_ingest(const Context& context, const IngestOptions& options) {
   if (context.json) {
     std::vector<std::string> errors = sender.take_errors();
     errors.insert(errors.end(), local_errors.begin(), local_errors.end());
-    std::cout << json{{"election", options.election},
-                      {"ingested", ingested},
-                      {"committed", totals.committed},
-                      {"duplicates", totals.duplicates},
-                      {"refused", refused},
-                      {"closed", closed},
-                      {"close_refused", close_refused},
-                      {"seconds", seconds},
-                      {"errors", errors}}
+    std::cout << json{{"election", options.election},    {"ingested", ingested}, {"committed", totals.committed},
+                      {"duplicates", totals.duplicates}, {"refused", refused},   {"closed", closed},
+                      {"close_refused", close_refused},  {"seconds", seconds},   {"errors", errors}}
                      .dump()
               << "\n";
   } else {
@@ -642,10 +635,8 @@ int run_ingest(const Context& context, const IngestOptions& options) {
                   static_cast<unsigned long long>(refused), seconds);
     std::cout << line << "\n";
     if (!options.no_close && closed + close_refused > 0) {
-      std::cout << "closed " << closed << " precincts" << (close_refused ? " (" + std::to_string(close_refused) +
-                                                                               " refused)"
-                                                                         : std::string())
-                << "\n";
+      std::cout << "closed " << closed << " precincts"
+                << (close_refused ? " (" + std::to_string(close_refused) + " refused)" : std::string()) << "\n";
     }
   }
   if (code != kExitOk) {

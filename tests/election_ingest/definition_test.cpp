@@ -28,8 +28,8 @@ struct Loaded {
   ElectionDefinition definition;
   Hierarchy hierarchy;
   const UnitConfig& unit(const std::string& id) const {
-    auto found = std::find_if(hierarchy.units.begin(), hierarchy.units.end(),
-                              [&](const UnitConfig& u) { return u.id == id; });
+    auto found =
+        std::find_if(hierarchy.units.begin(), hierarchy.units.end(), [&](const UnitConfig& u) { return u.id == id; });
     EXPECT_NE(found, hierarchy.units.end()) << id;
     return *found;
   }
@@ -128,12 +128,12 @@ TEST(ElectionDefinition, Gen01HierarchyFollowsTheAtomsRule) {
     extra.insert(extra.end(), county_wide.begin(), county_wide.end());
     return sorted(extra);
   };
-  EXPECT_EQ(e.contests_of("ps-2b"), with({"bm-proposal-3", "cc-assembly-2", "cc-congress-2",
-                                          "cc-county-comissioner-2", "cc-sc-justice-b"}));
-  EXPECT_EQ(e.contests_of("ps-2a"), with({"bm-proposal-2", "cc-assembly-2", "cc-congress-2",
-                                          "cc-county-comissioner-2", "cc-sc-justice-b"}));
-  EXPECT_EQ(e.contests_of("prec-1"), with({"bm-proposal-1", "cc-assembly-1", "cc-congress-1",
-                                           "cc-county-comissioner-1", "cc-sc-justice-a"}));
+  EXPECT_EQ(e.contests_of("ps-2b"),
+            with({"bm-proposal-3", "cc-assembly-2", "cc-congress-2", "cc-county-comissioner-2", "cc-sc-justice-b"}));
+  EXPECT_EQ(e.contests_of("ps-2a"),
+            with({"bm-proposal-2", "cc-assembly-2", "cc-congress-2", "cc-county-comissioner-2", "cc-sc-justice-b"}));
+  EXPECT_EQ(e.contests_of("prec-1"),
+            with({"bm-proposal-1", "cc-assembly-1", "cc-congress-1", "cc-county-comissioner-1", "cc-sc-justice-a"}));
   EXPECT_EQ(e.contests_of("ru-county-1").size(), 19u);
   // Definition order is kept in the config.
   const std::vector<size_t>& order = e.unit("ru-county-1").contests;

@@ -5,8 +5,8 @@
 
 #include "cvr_view.hpp"  // the tally plugin's CVR reader: the same rules as the handlers
 
-#include <msgpack.hpp>
 #include <sodium.h>
+#include <msgpack.hpp>
 
 #include <fstream>
 
@@ -66,10 +66,14 @@ Result<CvrFormat> parse_cvr_format(std::string_view name) {
 
 std::string_view to_string(CvrFormat format) noexcept {
   switch (format) {
-    case CvrFormat::kAuto: return "auto";
-    case CvrFormat::kNist: return "nist";
-    case CvrFormat::kRctab: return "rctab";
-    case CvrFormat::kDominion: return "dominion";
+    case CvrFormat::kAuto:
+      return "auto";
+    case CvrFormat::kNist:
+      return "nist";
+    case CvrFormat::kRctab:
+      return "rctab";
+    case CvrFormat::kDominion:
+      return "dominion";
   }
   return "?";
 }
@@ -348,8 +352,7 @@ Status walk(Scanner& scanner, const std::string& file, bool first_pass, TopLevel
 Result<std::unique_ptr<CvrFileReader>> CvrFileReader::open(const std::filesystem::path& path,
                                                            const ReaderOptions& options) {
   if (!valid_election_id(options.election)) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "election id '" + options.election + "' is not [A-Za-z0-9.-]{1,64}");
+    return make_error(ErrorCode::kInvalidArgument, "election id '" + options.election + "' is not [A-Za-z0-9.-]{1,64}");
   }
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
@@ -375,8 +378,9 @@ Result<std::unique_ptr<CvrFileReader>> CvrFileReader::open(const std::filesystem
   }
   if (top.array.empty()) {
     return make_error(ErrorCode::kInvalidArgument,
-                      reader->file_ + ": neither a CastVoteRecordReport (CVR array) nor a Dominion CvrExport "
-                                      "(Sessions array)");
+                      reader->file_ +
+                          ": neither a CastVoteRecordReport (CVR array) nor a Dominion CvrExport "
+                          "(Sessions array)");
   }
   CvrFormat format = options.format;
   if (format == CvrFormat::kAuto) {

@@ -515,7 +515,8 @@ Result<Hierarchy> compute_hierarchy(const ElectionDefinition& definition) {
       }
     }
     for (const uint32_t candidate : containing[rarest]) {
-      if (candidate != unit && std::includes(atoms[candidate].begin(), atoms[candidate].end(), own.begin(), own.end())) {
+      if (candidate != unit &&
+          std::includes(atoms[candidate].begin(), atoms[candidate].end(), own.begin(), own.end())) {
         config.parents.push_back(definition.units[candidate].id);
       }
     }
@@ -572,8 +573,13 @@ json unit_config_json(const ElectionDefinition& definition, const UnitConfig& un
     const Contest& contest = definition.contests[c];
     contests[contest.id] = {{"votes_allowed", contest.votes_allowed}, {"rcv", contest.rcv}};
   }
-  return {{"id", unit.id},         {"name", unit.name},     {"type", unit.type},        {"leaf", unit.leaf},
-          {"parents", unit.parents}, {"leaves", unit.leaves}, {"contests", std::move(contests)}};
+  return {{"id", unit.id},
+          {"name", unit.name},
+          {"type", unit.type},
+          {"leaf", unit.leaf},
+          {"parents", unit.parents},
+          {"leaves", unit.leaves},
+          {"contests", std::move(contests)}};
 }
 
 json definition_json(std::string_view eid, const ElectionDefinition& definition, const Hierarchy& hierarchy,
@@ -645,8 +651,7 @@ Result<OutCommand> make_command(std::string key, std::string id_prefix, bool has
 
 Result<LoadPlan> plan_load(std::string_view eid, const ElectionDefinition& definition, const Hierarchy& hierarchy) {
   if (!valid_election_id(eid)) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "election id '" + std::string(eid) + "' is not [A-Za-z0-9.-]{1,64}");
+    return make_error(ErrorCode::kInvalidArgument, "election id '" + std::string(eid) + "' is not [A-Za-z0-9.-]{1,64}");
   }
   QUORUM_ASSERT(hierarchy.units.size() == definition.units.size());
   const std::string id(eid);

@@ -157,11 +157,11 @@ Result<DominionManifest> load_dominion_manifest(const std::filesystem::path& dir
   }
   for (const auto& [portion, precinct] : portions) {
     const bool split = precincts[precinct].size() > 1;
-    definition.units.push_back({std::to_string(portion.id),
-                                portion.description.empty() ? "Portion " + std::to_string(portion.id)
-                                                            : portion.description,
-                                split ? "split-precinct" : "precinct",
-                                {}});
+    definition.units.push_back(
+        {std::to_string(portion.id),
+         portion.description.empty() ? "Portion " + std::to_string(portion.id) : portion.description,
+         split ? "split-precinct" : "precinct",
+         {}});
   }
   for (const auto& [precinct, members] : precincts) {
     if (members.size() < 2) {
@@ -205,10 +205,10 @@ Result<DominionManifest> load_dominion_manifest(const std::filesystem::path& dir
           continue;  // a district without portions has no ballots: no unit
         }
         districts.insert(district.id);
-        definition.units.push_back({"district-" + std::to_string(district.id),
-                                    district.description.empty() ? "District " + std::to_string(district.id)
-                                                                 : district.description,
-                                    "other", std::move(found->second)});
+        definition.units.push_back(
+            {"district-" + std::to_string(district.id),
+             district.description.empty() ? "District " + std::to_string(district.id) : district.description, "other",
+             std::move(found->second)});
       }
     }
   }
@@ -418,9 +418,8 @@ Result<json> dominion_session_to_cvr(const json& session, const DominionManifest
     return make_error(ErrorCode::kInvalidArgument, "session " + unique + " has neither Original nor Modified");
   }
   // The current card set: Modified when it says IsCurrent (or Original does not).
-  const bool modified_current =
-      has_modified && (session["Modified"].value("IsCurrent", false) || !has_original ||
-                       !session["Original"].value("IsCurrent", true));
+  const bool modified_current = has_modified && (session["Modified"].value("IsCurrent", false) || !has_original ||
+                                                 !session["Original"].value("IsCurrent", true));
   const json& current = modified_current ? session["Modified"] : session["Original"];
   const std::optional<int64_t> portion = int_field(current, "PrecinctPortionId");
   if (!portion) {
@@ -432,8 +431,8 @@ Result<json> dominion_session_to_cvr(const json& session, const DominionManifest
   }
   json snapshots = json::array();
   std::string current_id;
-  for (const auto& [present, field, type] : {std::tuple{has_original, "Original", "interpreted"},
-                                             std::tuple{has_modified, "Modified", "modified"}}) {
+  for (const auto& [present, field, type] :
+       {std::tuple{has_original, "Original", "interpreted"}, std::tuple{has_modified, "Modified", "modified"}}) {
     if (!present) {
       continue;
     }

@@ -49,16 +49,16 @@ enum class CvrFormat { kAuto, kNist, kRctab, kDominion };
 Result<CvrFormat> parse_cvr_format(std::string_view name);  // auto | nist | rctab | dominion
 std::string_view to_string(CvrFormat format) noexcept;
 
-inline constexpr size_t kMaxRecordTextBytes = size_t{4} << 20;  // one CVR's JSON text; more is a bad record
-inline constexpr size_t kMaxHeaderTextBytes = size_t{64} << 20; // a kept top-level member ("Election")
-inline constexpr size_t kMaxKeyBytes = 256;  // the node's key limit
-inline constexpr size_t kMaxIdBytes = 128;   // the node's id limit
+inline constexpr size_t kMaxRecordTextBytes = size_t{4} << 20;   // one CVR's JSON text; more is a bad record
+inline constexpr size_t kMaxHeaderTextBytes = size_t{64} << 20;  // a kept top-level member ("Election")
+inline constexpr size_t kMaxKeyBytes = 256;                      // the node's key limit
+inline constexpr size_t kMaxIdBytes = 128;                       // the node's id limit
 
 struct ReaderOptions {
   std::string election;  // EID
   CvrFormat format = CvrFormat::kAuto;
-  std::string default_unit;                     // rctab: the leaf of CVRs without BallotStyleUnitId
-  const DominionManifest* dominion = nullptr;   // required for dominion files (auto included)
+  std::string default_unit;                    // rctab: the leaf of CVRs without BallotStyleUnitId
+  const DominionManifest* dominion = nullptr;  // required for dominion files (auto included)
 };
 
 struct CvrCommand {

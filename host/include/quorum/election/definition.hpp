@@ -42,8 +42,8 @@ struct Selection {
 struct Contest {
   std::string id;
   std::string name;
-  std::string kind;      // candidate | party | ballot-measure | retention | other
-  std::string district;  // unit id (ElectionDistrictId)
+  std::string kind;            // candidate | party | ballot-measure | retention | other
+  std::string district;        // unit id (ElectionDistrictId)
   uint64_t votes_allowed = 0;  // 0 = unknown
   bool rcv = false;
   uint64_t ranks = 0;  // NumberOfRanks, 0 = none / unknown
