@@ -492,18 +492,17 @@ Result<CvrCommand> CvrFileReader::convert(std::string_view text, size_t index) {
                       "the CVR is " + std::to_string(out.command.data.size()) + " bytes, over the 256 KiB limit");
   }
   // The handlers' own reading of the CVR: refuse here what they would refuse.
-  plugins::cvr::Ballot ballot;
+  // (The ballot's views point into the unpacked zone: copy the id inside.)
+  std::string ballot_id;
   try {
     msgpack::object_handle handle = msgpack::unpack(out.command.data.data(), out.command.data.size());
+    plugins::cvr::Ballot ballot;
     if (std::string reason = plugins::cvr::read(handle.get(), ballot); !reason.empty()) {
       return make_error(ErrorCode::kInvalidArgument, reason);
     }
+    ballot_id = !ballot.unique_id.empty() ? std::string(ballot.unique_id) : std::string(ballot.ballot_preprinted_id);
   } catch (const std::exception& error) {
     return make_error(ErrorCode::kInvalidArgument, std::string("the CVR does not encode: ") + error.what());
-  }
-  std::string ballot_id(ballot.unique_id);
-  if (ballot_id.empty()) {
-    ballot_id = std::string(ballot.ballot_preprinted_id);
   }
   if (ballot_id.empty()) {
     ballot_id = file_sha16_ + "-" + std::to_string(index);
