@@ -283,3 +283,52 @@ TEST(CvrReader, DominionBadSessionIsReportedAndTheRestGoOn) {
 }
 
 }  // namespace
+
+namespace {
+
+// An adjudicated session: Modified is current, its portion and marks count.
+TEST(CvrReader, DominionModifiedCardSetIsTheCurrentSnapshot) {
+  auto manifest = load_dominion_manifest(kDominion);
+  ASSERT_TRUE(manifest.ok());
+  json session = read_json(kDominion + "/CvrExport_24940.json")["Sessions"][0];
+  session["Original"]["IsCurrent"] = false;
+  json modified = session["Original"];
+  modified["IsCurrent"] = true;
+  modified["PrecinctPortionId"] = 7;
+  modified["Cards"][0]["Contests"][0]["Marks"][0]["IsVote"] = false;  // adjudicated away
+  session["Modified"] = modified;
+  auto cvr = dominion_session_to_cvr(session, *manifest);
+  ASSERT_TRUE(cvr.ok()) << cvr.error().message;
+  EXPECT_EQ((*cvr)["BallotStyleUnitId"], "7");
+  ASSERT_EQ((*cvr)["CVRSnapshot"].size(), 2u);
+  EXPECT_EQ((*cvr)["CVRSnapshot"][0]["Type"], "interpreted");
+  EXPECT_EQ((*cvr)["CVRSnapshot"][1]["Type"], "modified");
+  EXPECT_EQ((*cvr)["CurrentSnapshotId"], (*cvr)["CVRSnapshot"][1]["@id"]);
+  EXPECT_EQ((*cvr)["CVRSnapshot"][1]["CVRContest"][0]["CVRContestSelection"][0]["SelectionPosition"][0]["IsAllocable"],
+            "no");
+  EXPECT_EQ((*cvr)["CVRSnapshot"][0]["CVRContest"][0]["CVRContestSelection"][0]["SelectionPosition"][0]["IsAllocable"],
+            "yes");
+  const std::vector<uint8_t> bytes = json::to_msgpack(*cvr);
+  msgpack::object_handle handle = msgpack::unpack(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  quorum::plugins::cvr::Ballot ballot;
+  ASSERT_EQ(quorum::plugins::cvr::read(handle.get(), ballot), "");
+  EXPECT_EQ(ballot.selections[ballot.contests[0].first].allocable_votes, 0u);  // the tally reads the modified set
+
+  session.erase("Original");
+  session.erase("Modified");
+  EXPECT_FALSE(dominion_session_to_cvr(session, *manifest).ok());
+}
+
+TEST(CvrReader, BallotIdsAreEscapedIntoTheCommandId) {
+  json raw = read_json(kGen03);
+  raw["CVR"] = json::array({raw["CVR"][0]});
+  raw["CVR"][0]["UniqueId"] = "box 7/ballot:12";
+  quorum::test_support::ScratchDir dir("election-ingest");
+  const std::string path = (dir.path() / "one.json").string();
+  std::ofstream(path) << raw.dump();
+  const ReadAll all = read_all(path, {"e", CvrFormat::kNist, "", nullptr});
+  ASSERT_EQ(all.commands.size(), 1u);
+  EXPECT_EQ(all.commands[0].command.id, "cvr/e/box:207:2Fballot:3A12");
+}
+
+}  // namespace

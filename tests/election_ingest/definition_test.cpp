@@ -11,7 +11,11 @@
 
 #include <algorithm>
 #include <map>
+#include <filesystem>
+#include <fstream>
 #include <set>
+
+#include "support/scratch_dir.hpp"
 
 namespace {
 
@@ -349,6 +353,81 @@ TEST(DominionDefinition, MissingManifestIsAnErrorNamingIt) {
   auto manifest = load_dominion_manifest(kData + "/nist-cdf-test-method/gen-03");
   ASSERT_FALSE(manifest.ok());
   EXPECT_NE(manifest.error().message.find("PrecinctPortionManifest"), std::string::npos);
+}
+
+}  // namespace
+
+namespace {
+
+// A copy of the SF manifests with edits, in a scratch directory.
+class ManifestCopy {
+ public:
+  ManifestCopy() {
+    for (const auto& entry : std::filesystem::directory_iterator(kDominion)) {
+      if (entry.path().filename().string().ends_with("Manifest.json")) {
+        std::filesystem::copy_file(entry.path(), dir_.path() / entry.path().filename());
+      }
+    }
+  }
+  json read(const std::string& name) const {
+    std::ifstream in(dir_.path() / (name + ".json"));
+    return json::parse(in);
+  }
+  void write(const std::string& name, const json& value) const {
+    std::ofstream(dir_.path() / (name + ".json")) << value.dump();
+  }
+  const std::filesystem::path& path() const { return dir_.path(); }
+
+ private:
+  quorum::test_support::ScratchDir dir_{"dominion-manifests"};
+};
+
+TEST(DominionDefinition, SplitPrecinctsAndDistrictsBecomeRollUps) {
+  ManifestCopy copy;
+  json portions = copy.read("PrecinctPortionManifest");
+  portions["List"][1]["PrecinctId"] = portions["List"][0]["PrecinctId"];  // portions 1 and 2: one precinct
+  copy.write("PrecinctPortionManifest", portions);
+  // District 102 (the contest "US House of Rep District 12") holds portions 1 and 3.
+  copy.write("DistrictManifest", {{"List", {{{"Id", 102}, {"Description", "CD 12"}, {"DistrictTypeId", 1}}}}});
+  copy.write("DistrictPrecinctPortionManifest",
+             {{"List", {{{"DistrictId", 102}, {"PrecinctPortionId", 1}}, {{"DistrictId", 102}, {"PrecinctPortionId", 3}}}}});
+  auto manifest = load_dominion_manifest(copy.path());
+  ASSERT_TRUE(manifest.ok()) << manifest.error().message;
+  const ElectionDefinition& d = manifest->definition;
+  const std::string precinct = "precinct-" + std::to_string(portions["List"][0]["PrecinctId"].get<int>());
+  auto hierarchy = compute_hierarchy(d);
+  ASSERT_TRUE(hierarchy.ok()) << hierarchy.error().message;
+  std::map<std::string, const UnitConfig*> units;
+  for (const UnitConfig& unit : hierarchy->units) {
+    units[unit.id] = &unit;
+  }
+  ASSERT_TRUE(units.contains(precinct));
+  ASSERT_TRUE(units.contains("district-102"));
+  EXPECT_EQ(d.units.size(), 609u + 1u + 1u + 1u);  // portions, the split precinct, the district, the county
+  EXPECT_FALSE(units[precinct]->leaf);
+  EXPECT_EQ(units[precinct]->leaves, 2u);
+  EXPECT_EQ(units["district-102"]->leaves, 2u);
+  EXPECT_EQ(units["1"]->type, "split-precinct");
+  EXPECT_EQ(units["1"]->parents, (Strings{"county", "district-102", precinct}));
+  EXPECT_EQ(units["2"]->parents, (Strings{"county", precinct}));
+  EXPECT_EQ(units["3"]->parents, (Strings{"county", "district-102"}));
+  auto house = std::find_if(d.contests.begin(), d.contests.end(), [](const Contest& c) { return c.id == "2"; });
+  ASSERT_NE(house, d.contests.end());
+  EXPECT_EQ(house->district, "district-102");
+  // In scope of portion 2 (outside district 102): every contest but the house race.
+  EXPECT_EQ(units["2"]->contests.size(), d.contests.size() - 1);
+  EXPECT_EQ(units["1"]->contests.size(), d.contests.size());
+}
+
+TEST(DominionDefinition, BadManifestsNameFileAndPath) {
+  ManifestCopy copy;
+  json candidates = copy.read("CandidateManifest");
+  candidates["List"][2]["ContestId"] = 9999;
+  copy.write("CandidateManifest", candidates);
+  auto manifest = load_dominion_manifest(copy.path());
+  ASSERT_FALSE(manifest.ok());
+  EXPECT_EQ(manifest.error().message, (copy.path() / "CandidateManifest.json").string() +
+                                          ": $.List[2].ContestId: contest 9999 is not in ContestManifest");
 }
 
 }  // namespace
