@@ -10,9 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <map>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "support/scratch_dir.hpp"
@@ -389,8 +389,9 @@ TEST(DominionDefinition, SplitPrecinctsAndDistrictsBecomeRollUps) {
   copy.write("PrecinctPortionManifest", portions);
   // District 102 (the contest "US House of Rep District 12") holds portions 1 and 3.
   copy.write("DistrictManifest", {{"List", {{{"Id", 102}, {"Description", "CD 12"}, {"DistrictTypeId", 1}}}}});
-  copy.write("DistrictPrecinctPortionManifest",
-             {{"List", {{{"DistrictId", 102}, {"PrecinctPortionId", 1}}, {{"DistrictId", 102}, {"PrecinctPortionId", 3}}}}});
+  copy.write(
+      "DistrictPrecinctPortionManifest",
+      {{"List", {{{"DistrictId", 102}, {"PrecinctPortionId", 1}}, {{"DistrictId", 102}, {"PrecinctPortionId", 3}}}}});
   auto manifest = load_dominion_manifest(copy.path());
   ASSERT_TRUE(manifest.ok()) << manifest.error().message;
   const ElectionDefinition& d = manifest->definition;
