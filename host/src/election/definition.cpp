@@ -515,8 +515,14 @@ Result<Hierarchy> compute_hierarchy(const ElectionDefinition& definition) {
       }
     }
     for (const uint32_t candidate : containing[rarest]) {
-      if (candidate != unit &&
-          std::includes(atoms[candidate].begin(), atoms[candidate].end(), own.begin(), own.end())) {
+      const std::vector<uint32_t>& theirs = atoms[candidate];
+      // own ⊆ theirs: binary searches when own is small (a precinct in a state), else one merge pass.
+      const bool subset =
+          own.size() * 16 < theirs.size()
+              ? std::all_of(own.begin(), own.end(),
+                            [&](uint32_t atom) { return std::binary_search(theirs.begin(), theirs.end(), atom); })
+              : std::includes(theirs.begin(), theirs.end(), own.begin(), own.end());
+      if (candidate != unit && subset) {
         config.parents.push_back(definition.units[candidate].id);
       }
     }
