@@ -142,6 +142,10 @@ class IngestTest(unittest.TestCase):
         closes = [e for k in leaves for e in self.log(k) if e["type"] == "close"]
         self.assertEqual(len(closes), 2)
         seqs = {k: self.seq(k) for k in leaves}
+        county = self.actor("election/gen03/unit/ru-county-3")
+        if county and "election" in county["projections"]:  # with the election plugin (merged separately)
+            value = county["projections"]["election"]["value"]
+            self.assertEqual((value["ballots"], value["reported_leaves"]), (20, 2))
 
         code, out, err = self.ctl("ingest", cvr, "--election", "gen03", "--parallel", "2")
         self.assertEqual(code, 0, err)
