@@ -173,8 +173,11 @@ class IngestTest(unittest.TestCase):
         path = os.path.join(self.work, "cvr-bad.json")
         with open(path, "w") as f:
             json.dump(report, f)
-        code, out, err = self.ctl("ingest", path, "--election", "gen01", "--rate", "200")
+        started = time.monotonic()
+        code, out, err = self.ctl("ingest", path, "--election", "gen01", "--rate", "100")
+        elapsed = time.monotonic() - started
         self.assertEqual(code, 2, err)
+        self.assertGreaterEqual(elapsed, 0.3)  # 38 ballots at 100/s in batches of 10: the last is due at 0.38 s
         self.assertIn(f"{path}[#3]: the CVR is not an object", err)
         self.assertIn(f"{path}[#9]:", err)
         self.assertRegex(out, r"ingested 38 ballots \(0 duplicates, 2 refused\)")
