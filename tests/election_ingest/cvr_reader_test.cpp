@@ -148,6 +148,12 @@ TEST(CvrReader, FilesThatAreNotCvrsAreErrors) {
   reader = CvrFileReader::open(path, {"e", CvrFormat::kAuto, "", nullptr});
   ASSERT_FALSE(reader.ok());
   EXPECT_NE(reader.error().message.find("CVR[1] is cut short"), std::string::npos) << reader.error().message;
+  std::ofstream(path) << "\xEF\xBB\xBF"
+                      << R"({"CVR": [{"UniqueId": "u1", "BallotStyleUnitId": "p",
+      "CVRSnapshot": [{"@id": "s", "CVRContest": []}]}]})";  // with a byte order mark
+  reader = CvrFileReader::open(path, {"e", CvrFormat::kAuto, "", nullptr});
+  ASSERT_TRUE(reader.ok()) << reader.error().message;
+  EXPECT_EQ((*reader)->total(), 1u);
   std::ofstream(path) << R"({"CVR": []})";
   reader = CvrFileReader::open(path, {"e", CvrFormat::kAuto, "", nullptr});
   ASSERT_TRUE(reader.ok());

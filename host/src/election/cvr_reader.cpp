@@ -144,6 +144,17 @@ class Scanner {
  public:
   explicit Scanner(ByteSource& source) : in_(source) {}
 
+  // A UTF-8 byte order mark (Windows exports write one) is not JSON: skip it.
+  void skip_bom() {
+    if (in_.peek() == 0xEF) {
+      in_.get();
+      if (in_.get() != 0xBB || in_.get() != 0xBF) {
+        bom_broken_ = true;
+      }
+    }
+  }
+  bool bom_broken() const { return bom_broken_; }
+
   void skip_ws() {
     for (int c = in_.peek(); c == ' ' || c == '\t' || c == '\n' || c == '\r'; c = in_.peek()) {
       in_.get();
@@ -254,6 +265,7 @@ class Scanner {
     }
   }
   ByteSource& in_;
+  bool bom_broken_ = false;
 };
 
 }  // namespace
@@ -286,7 +298,8 @@ Status walk(Scanner& scanner, const std::string& file, bool first_pass, TopLevel
     return make_error(ErrorCode::kInvalidArgument,
                       file + ": not valid JSON at byte " + std::to_string(scanner.offset()) + ": " + what);
   };
-  if (!scanner.expect('{')) {
+  scanner.skip_bom();
+  if (scanner.bom_broken() || !scanner.expect('{')) {
     return broken("a CVR file is a JSON object");
   }
   if (scanner.peek() == '}') {
