@@ -73,6 +73,15 @@ json decode(const OutCommand& command) {
   return json::from_msgpack(std::vector<uint8_t>(command.data.begin(), command.data.end()));
 }
 
+// Every payload is exactly what json::to_msgpack writes for its value (the
+// pages and configs are spliced from per-unit bytes: this checks the splice).
+void expect_canonical(const LoadPlan& plan) {
+  for (const OutCommand& command : plan.commands) {
+    const std::vector<uint8_t> again = json::to_msgpack(decode(command));
+    EXPECT_EQ(command.data, std::string(again.begin(), again.end())) << command.key;
+  }
+}
+
 TEST(ElectionDefinition, Gen01ParsesEveryContestKindAndUnit) {
   const Loaded e = load(kGen01);
   EXPECT_EQ(e.definition.source, "nist");
@@ -174,6 +183,7 @@ TEST(ElectionDefinition, LoadPlanCommands) {
   EXPECT_EQ(plan->contests, 19u);
   EXPECT_EQ(plan->pages, 1u);
   ASSERT_EQ(plan->commands.size(), 1u + 1u + 1u + 26u);
+  expect_canonical(*plan);
   const OutCommand& reg = plan->commands[0];
   EXPECT_EQ(reg.key, "elections");
   EXPECT_EQ(reg.type, "register");
@@ -228,6 +238,7 @@ TEST(ElectionDefinition, UnitIdsAreEscapedIntoOneKeySegment) {
   ASSERT_TRUE(hierarchy.ok());
   auto plan = plan_load("e1", definition, *hierarchy);
   ASSERT_TRUE(plan.ok());
+  expect_canonical(*plan);
   auto found = std::find_if(plan->commands.begin(), plan->commands.end(),
                             [](const OutCommand& c) { return c.type == "configure" && c.key.ends_with("23"); });
   ASSERT_NE(found, plan->commands.end());
@@ -336,6 +347,7 @@ TEST(DominionDefinition, SanFranciscoManifests) {
   auto plan = plan_load("sf", d, *hierarchy);
   ASSERT_TRUE(plan.ok()) << plan.error().message;
   EXPECT_GE(plan->pages, 2u);
+  expect_canonical(*plan);
   size_t listed = 0;
   for (const OutCommand& command : plan->commands) {
     EXPECT_LE(command.data.size(), kMaxCommandDataBytes);

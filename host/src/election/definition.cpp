@@ -633,13 +633,12 @@ json definition_json(std::string_view eid, const ElectionDefinition& definition,
 
 namespace {
 
-Result<OutCommand> make_command(std::string key, std::string id_prefix, bool hashed, std::string type,
-                                const json& data) {
-  const std::vector<uint8_t> bytes = json::to_msgpack(data);
+Result<OutCommand> make_command_bytes(std::string key, std::string id_prefix, bool hashed, std::string type,
+                                      std::string data) {
   OutCommand command;
   command.key = std::move(key);
   command.type = std::move(type);
-  command.data.assign(bytes.begin(), bytes.end());
+  command.data = std::move(data);
   if (command.data.size() > kMaxCommandDataBytes) {
     return make_error(ErrorCode::kResourceExhausted, command.type + " for " + command.key + " is " +
                                                          std::to_string(command.data.size()) +
@@ -651,6 +650,41 @@ Result<OutCommand> make_command(std::string key, std::string id_prefix, bool has
                                                        "' is over the node's limits (256 / 128 bytes)");
   }
   return command;
+}
+
+std::string msgpack_of(const json& value) {
+  const std::vector<uint8_t> bytes = json::to_msgpack(value);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+Result<OutCommand> make_command(std::string key, std::string id_prefix, bool hashed, std::string type,
+                                const json& data) {
+  return make_command_bytes(std::move(key), std::move(id_prefix), hashed, std::move(type), msgpack_of(data));
+}
+
+// The msgpack of `map` (a JSON object whose LAST key in sorted order, the
+// one nlohmann writes last, holds nil) with that nil replaced by `tail`:
+// byte for byte json::to_msgpack of the map holding the value `tail` encodes.
+std::string splice_last(const json& map, std::string_view tail) {
+  std::string bytes = msgpack_of(map);
+  QUORUM_ASSERT(!bytes.empty() && static_cast<uint8_t>(bytes.back()) == 0xC0);
+  bytes.pop_back();
+  bytes.append(tail);
+  return bytes;
+}
+
+// A msgpack array header for n elements (what nlohmann writes).
+std::string array_header(size_t n) {
+  std::string out;
+  if (n <= 15) {
+    out.push_back(static_cast<char>(0x90 | n));
+  } else if (n <= 0xFFFF) {
+    out = {static_cast<char>(0xDC), static_cast<char>(n >> 8), static_cast<char>(n & 0xFF)};
+  } else {
+    out = {static_cast<char>(0xDD), static_cast<char>(n >> 24), static_cast<char>((n >> 16) & 0xFF),
+           static_cast<char>((n >> 8) & 0xFF), static_cast<char>(n & 0xFF)};
+  }
+  return out;
 }
 
 }  // namespace
@@ -680,14 +714,17 @@ Result<LoadPlan> plan_load(std::string_view eid, const ElectionDefinition& defin
   }
   // Directory pages: at most kUnitsPerPage units and kMaxCommandDataBytes
   // each (a unit in scope of many contests has a large config).
-  std::vector<json> configs;
+  // Configs kept as msgpack bytes (a JSON tree per unit would cost several
+  // times more memory for large elections); the page and configure payloads
+  // are spliced from them byte for byte as json::to_msgpack would write them.
+  std::vector<std::string> configs;
   configs.reserve(hierarchy.units.size());
   std::vector<std::pair<size_t, size_t>> pages;  // [first, end) of each page
   size_t page_bytes = 0;
   constexpr size_t kPageOverhead = 128;  // the page map around the units
   for (const UnitConfig& unit : hierarchy.units) {
-    configs.push_back(unit_config_json(definition, unit));
-    const size_t bytes = json::to_msgpack(configs.back()).size();
+    configs.push_back(msgpack_of(unit_config_json(definition, unit)));
+    const size_t bytes = configs.back().size();
     if (pages.empty() || pages.back().second - pages.back().first >= kUnitsPerPage ||
         page_bytes + bytes + kPageOverhead > kMaxCommandDataBytes) {
       pages.emplace_back(configs.size() - 1, configs.size() - 1);
@@ -703,23 +740,26 @@ Result<LoadPlan> plan_load(std::string_view eid, const ElectionDefinition& defin
     return s.error();
   }
   for (size_t page = 0; page < pages.size(); ++page) {
-    json units = json::array();
+    std::string units = array_header(pages[page].second - pages[page].first);
     for (size_t i = pages[page].first; i < pages[page].second; ++i) {
-      units.push_back(configs[i]);
+      units += configs[i];
     }
-    if (Status s = add(make_command(directory_key(id, page), "units/" + id + "/" + std::to_string(page), true, "units",
-                                    json{{"election", id}, {"page", page}, {"units", std::move(units)}}));
+    if (Status s =
+            add(make_command_bytes(directory_key(id, page), "units/" + id + "/" + std::to_string(page), true, "units",
+                                   splice_last(json{{"election", id}, {"page", page}, {"units", nullptr}}, units)));
         !s) {
       return s.error();
     }
   }
   for (size_t i = 0; i < configs.size(); ++i) {
     const std::string& unit = hierarchy.units[i].id;
-    if (Status s = add(make_command(unit_key(id, unit), "configure/" + id + "/" + escape_segment(unit), true,
-                                    "configure", json{{"election", id}, {"unit", std::move(configs[i])}}));
+    if (Status s =
+            add(make_command_bytes(unit_key(id, unit), "configure/" + id + "/" + escape_segment(unit), true,
+                                   "configure", splice_last(json{{"election", id}, {"unit", nullptr}}, configs[i])));
         !s) {
       return s.error();
     }
+    std::string().swap(configs[i]);
   }
   return plan;
 }
