@@ -240,6 +240,7 @@ int run_ingest(const Context& context, const IngestOptions& options) {
   if (options.rate > 0) {  // small batches make a steady stream
     batch = std::min(batch, std::max<size_t>(1, static_cast<size_t>(options.rate / 10)));
   }
+  const auto started = std::chrono::steady_clock::now();  // the summary's time: checking the files included
   // Every file is checked (and its records counted) before anything is
   // sent: a file that cannot be read changes nothing.
   std::map<fs::path, election::DominionManifest> manifests;  // by directory
@@ -349,7 +350,7 @@ int run_ingest(const Context& context, const IngestOptions& options) {
       local_errors.push_back(std::move(error));
     }
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const uint64_t ingested = totals.committed + totals.duplicates;
   const uint64_t refused = totals.refused + malformed;
   if (context.json) {
