@@ -243,7 +243,20 @@ class IngestTest(unittest.TestCase):
         self.assertEqual(code, 0, err)
         self.assertRegex(out, r"ingested 20 ballots \(0 duplicates, 0 refused\)")
 
-    def test_5_usage_and_unreachable(self):
+    def test_5_a_different_definition_under_a_loaded_id(self):
+        with urllib.request.urlopen(self.node.url + "/v1/plugins", timeout=10) as r:
+            plugins = [slot["name"] for slot in json.load(r)["plugins"]]
+        code, _, err = self.ctl("election", "load", os.path.join(gen("gen-03"), "pe-err-gen-03.json"), "--id", "same")
+        self.assertEqual(code, 0, err)
+        code, _, err = self.ctl("election", "load", os.path.join(gen("gen-01"), "pe-err-gen-01.json"), "--id", "same")
+        if "election" not in plugins:
+            self.assertEqual(code, 0, err)  # no handler refuses: the node takes any command
+            return
+        self.assertEqual(code, 2, err)
+        self.assertIn("already defined with a different definition", err)
+        self.assertIn("the node refused", err)
+
+    def test_6_usage_and_unreachable(self):
         code, _, err = self.ctl("ingest", "/no/such/file.json", "--election", "x")
         self.assertEqual(code, 1)
         self.assertIn("/no/such/file.json", err)
