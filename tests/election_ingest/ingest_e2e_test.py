@@ -239,9 +239,17 @@ class IngestTest(unittest.TestCase):
         self.assertEqual(code, 1, err)
         self.assertIn("broken.json: not valid JSON", err)
         self.assertEqual({k: self.seq(k) for k in leaves}, seqs)  # nothing was sent
-        code, out, err = self.ctl("ingest", *paths, "--election", "two", "--batch", "4")
+        code, out, err = self.ctl("ingest", *paths, "--election", "two", "--batch", "4", "--no-close")
         self.assertEqual(code, 0, err)
         self.assertRegex(out, r"ingested 20 ballots \(0 duplicates, 0 refused\)")
+        self.assertNotIn("closed", out)
+        self.assertEqual([e for k in leaves for e in self.log(k) if e["type"] == "close"], [])
+        code, out, err = self.ctl("election", "close", "two", "prec-ac")
+        self.assertEqual(code, 0, err)
+        self.assertIn("closed 1 of 1 precincts of two", out)
+        closes = [e for e in self.log("election/two/unit/prec-ac") if e["type"] == "close"]
+        self.assertEqual([(e["id"], e["data"]) for e in closes],
+                         [("close/two/prec-ac", {"election": "two", "unit": "prec-ac"})])
 
     def test_5_a_different_definition_under_a_loaded_id(self):
         with urllib.request.urlopen(self.node.url + "/v1/plugins", timeout=10) as r:
