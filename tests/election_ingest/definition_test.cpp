@@ -290,6 +290,57 @@ TEST(ElectionDefinition, BadDefinitionsAreErrorValues) {
   EXPECT_FALSE(plan_load("bad id!", e.definition, e.hierarchy).ok());
 }
 
+TEST(ElectionDefinition, RetentionAndRankedChoiceContests) {
+  const json report = json::parse(R"({
+    "GpUnit": [{"@id": "city", "Type": "city", "ComposingGpUnitIds": ["p1"]}, {"@id": "p1", "Type": "precinct"}],
+    "Party": [{"@id": "par-g", "Name": {"Text": [{"Content": "Green", "Language": "en"}]}, "Abbreviation": "GRN"}],
+    "Election": [{"Name": "City", "StartDate": "2026-11-03T00:00:00",
+      "Candidate": [{"@id": "cand-j", "BallotName": "Judge J"}, {"@id": "cand-a", "BallotName": "A", "PartyId": "par-g"},
+                    {"@id": "cand-b", "BallotName": "B"}],
+      "Contest": [
+        {"@id": "ret-j", "@type": "ElectionResults.RetentionContest", "Name": "Retain Judge J?",
+         "ElectionDistrictId": "city", "CandidateId": "cand-j",
+         "ContestSelection": [{"@id": "ret-j-yes", "@type": "ElectionResults.BallotMeasureSelection",
+                               "Selection": {"Text": [{"Content": "Yes", "Language": "en"}]}},
+                              {"@id": "ret-j-no", "@type": "ElectionResults.BallotMeasureSelection",
+                               "Selection": "No"}]},
+        {"@id": "mayor", "@type": "ElectionResults.CandidateContest", "Name": "Mayor", "ElectionDistrictId": "city",
+         "VotesAllowed": 1, "NumberOfRanks": 3, "VoteVariation": "rcv",
+         "ContestSelection": [{"@id": "m-a", "@type": "ElectionResults.CandidateSelection", "CandidateIds": ["cand-a"]},
+                              {"@id": "m-b", "@type": "ElectionResults.CandidateSelection", "CandidateIds": ["cand-b"]},
+                              {"@id": "m-wi", "@type": "ElectionResults.CandidateSelection", "IsWriteIn": true}]}]}]})");
+  auto definition = parse_nist_definition(report, "city.json");
+  ASSERT_TRUE(definition.ok()) << definition.error().message;
+  EXPECT_EQ(definition->date, "2026-11-03");
+  EXPECT_EQ(definition->parties.front().name, "Green");
+  EXPECT_EQ(definition->parties.front().abbreviation, "GRN");
+  const Contest& retention = definition->contests[0];
+  EXPECT_EQ(retention.kind, "retention");
+  EXPECT_EQ(retention.votes_allowed, 1u);  // a single choice though the file does not say so
+  EXPECT_EQ(retention.selections[0].name, "Yes");
+  EXPECT_EQ(retention.selections[1].name, "No");
+  const Contest& mayor = definition->contests[1];
+  EXPECT_TRUE(mayor.rcv);
+  EXPECT_EQ(mayor.ranks, 3u);
+  EXPECT_EQ(mayor.selections[0].party, "par-g");  // the candidate's party
+  EXPECT_EQ(mayor.selections[0].name, "A");
+  EXPECT_TRUE(mayor.selections[2].write_in);
+  // No BallotStyle: the leaf is the unit without composing units.
+  auto hierarchy = compute_hierarchy(*definition);
+  ASSERT_TRUE(hierarchy.ok());
+  EXPECT_TRUE(hierarchy->units[1].leaf);
+  EXPECT_FALSE(hierarchy->units[0].leaf);
+  const json config = unit_config_json(*definition, hierarchy->units[1]);
+  EXPECT_EQ(config["contests"]["mayor"], (json{{"votes_allowed", 1}, {"rcv", true}}));
+
+  json bad = report;
+  bad["Election"][0]["Contest"][1]["ContestSelection"][0]["CandidateIds"] = json::array({"nobody"});
+  auto refused = parse_nist_definition(bad, "city.json");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message,
+            "city.json: $.Election[0].Contest[1].ContestSelection[0].CandidateIds: names no Candidate: 'nobody'");
+}
+
 TEST(ElectionDefinition, ElectionIdFromStem) {
   EXPECT_EQ(election_id_from_stem("pe-err-gen-01"), "pe-err-gen-01");
   EXPECT_EQ(election_id_from_stem("my election_2024"), "my-election-2024");
