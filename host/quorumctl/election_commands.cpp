@@ -12,7 +12,6 @@
 #include <quorum/election/keys.hpp>
 
 #include <CLI/CLI.hpp>
-#include <msgpack.hpp>
 
 #include <algorithm>
 #include <filesystem>
