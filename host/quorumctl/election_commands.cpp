@@ -32,8 +32,13 @@ using election::OutCommand;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
+// The manifests of a Dominion export: `path` is its directory or a file in it.
 Result<election::DominionManifest> dominion_of(const fs::path& path) {
-  return election::load_dominion_manifest(fs::is_directory(path) ? path : path.parent_path());
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    return make_error(ErrorCode::kNotFound, path.string() + ": no such file or directory");
+  }
+  return election::load_dominion_manifest(fs::is_directory(path, ec) ? path : path.parent_path());
 }
 
 // ---- election load ----
@@ -44,7 +49,7 @@ int run_load(const Context& context, const std::string& path, std::string eid, c
   const std::string kind = format.empty() ? (directory ? "dominion" : "nist") : format;
   Result<election::ElectionDefinition> definition = make_error(ErrorCode::kInvalidArgument, "");
   if (kind == "dominion") {
-    Result<election::DominionManifest> manifest = election::load_dominion_manifest(path);
+    Result<election::DominionManifest> manifest = dominion_of(path);  // the directory, or a file's directory
     if (!manifest) {
       return fail(kExitUsage, "election load: " + manifest.error().message);
     }
