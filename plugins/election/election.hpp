@@ -235,6 +235,8 @@ struct ElectionHandler {
       projection.parsed = false;
     }
   }
+  // Every change below sets projection.dirty right where it starts (after
+  // every refusal), so encode() knows whether to write the fields.
 
   static void encode(msgpack::packer<msgpack::sbuffer>& packer, const Projection& projection) {
     election::encode(packer, projection);
@@ -322,6 +324,7 @@ struct ElectionHandler {
     if (projection.elections.size() >= kMaxElections) {
       return Outcome::reject("the registry is full (" + std::to_string(kMaxElections) + " elections)");
     }
+    projection.dirty = true;
     projection.kind = ActorKind::kRegistry;
     projection.elections.emplace_back(std::string(*id), std::string(*title));
     return Outcome::accept();
@@ -348,6 +351,7 @@ struct ElectionHandler {
       }
       return Outcome::reject("election " + eid + " is already defined with a different definition");
     }
+    projection.dirty = true;
     projection.kind = ActorKind::kElection;
     projection.definition = std::move(bytes);
     return Outcome::accept();
@@ -382,6 +386,7 @@ struct ElectionHandler {
       return Outcome::reject("directory page " + std::to_string(*page) + " of election " + eid +
                              " is already set with different units");
     }
+    projection.dirty = true;
     projection.kind = ActorKind::kDirectory;
     projection.page = *page;
     projection.units = std::move(bytes);
@@ -398,6 +403,7 @@ struct ElectionHandler {
     if (std::string error = claim(projection, kind); !error.empty()) {
       return Outcome::reject(error);
     }
+    projection.dirty = true;
     projection.kind = kind;
     projection.reported_leaves += 1;
     touch(projection, message.time_ms);
@@ -410,6 +416,7 @@ struct ElectionHandler {
     if (std::string error = claim(projection, ActorKind::kContest); !error.empty()) {
       return Outcome::reject(error);
     }
+    projection.dirty = true;
     projection.kind = ActorKind::kContest;
     projection.counts.ballots += 1;
     touch(projection, message.time_ms);
@@ -476,6 +483,7 @@ struct ElectionHandler {
       }
       return Outcome::reject("unit " + unit + " of election " + eid + " is already configured differently");
     }
+    projection.dirty = true;
     projection.kind = ActorKind::kUnit;
     projection.config_bytes = std::move(bytes);
     projection.config = std::move(config);
@@ -526,6 +534,7 @@ struct ElectionHandler {
         effects.push_back({quorum::election::contest_key(eid, cid), "cvr", reduce_cvr(message.data_view, cid)});
       }
     }
+    projection.dirty = true;
     add(projection.counts, counts);
     touch(projection, message.time_ms);
     return Outcome::accept(std::move(effects));
@@ -541,6 +550,7 @@ struct ElectionHandler {
     if (!can_add(projection.counts, counts)) {
       return Outcome::reject("delta from " + from + ": a count would overflow");
     }
+    projection.dirty = true;
     projection.kind = ActorKind::kUnit;
     add(projection.counts, counts);
     projection.deltas += 1;
@@ -570,6 +580,7 @@ struct ElectionHandler {
       effects.push_back({quorum::election::unit_key(eid, parent), "reported", payload});
     }
     effects.push_back({quorum::election::election_key(eid), "reported", payload});
+    projection.dirty = true;
     projection.reported = true;
     projection.reported_leaves += 1;
     touch(projection, message.time_ms);

@@ -2,10 +2,12 @@
 // actor (docs/election-actors.md has the layouts), with a lazy codec.
 //
 // decode_bytes() only keeps the bytes; parse() reads them when a message
-// needs the state, and encode() writes the kept bytes back untouched when
-// nothing parsed them. So a command the handler ignores (any message on a
-// key outside the election namespace, whose projection is empty, or an
-// unlisted type on an election key) costs a copy at most, never a decode.
+// needs the state, and encode() writes the kept bytes back untouched unless
+// a message changed the state (`dirty`). So a command the handler ignores
+// (any message on a key outside the election namespace, whose projection is
+// empty, or an unlisted type on an election key) costs a copy at most, never
+// a decode, and a refused or no-op message leaves the bytes exactly as they
+// were even when it had to parse them.
 //
 // An actor the handler never changed has an EMPTY projection (kind kNone).
 #pragma once
@@ -30,9 +32,12 @@ namespace quorum::plugins::election {
 enum class ActorKind : uint8_t { kNone, kRegistry, kElection, kDirectory, kUnit, kContest };
 
 struct ElectionProjection {
-  // Lazy state: while `parsed` is false, `raw` holds the bytes as received.
+  // Lazy state: `raw` holds the bytes as received; the fields below are
+  // valid once `parsed`; `dirty` once a message changed them (encode() then
+  // writes the fields, else `raw`).
   std::string raw;
   bool parsed = true;
+  bool dirty = false;
 
   ActorKind kind = ActorKind::kNone;
   // kRegistry: {id, name} in registration order.
@@ -167,12 +172,13 @@ inline void parse(ElectionProjection& projection) {
       out.updated_ms = int_of(entry.value, key);
     }
   }
-  projection = std::move(out);  // parsed, raw empty
+  out.raw = std::move(projection.raw);
+  projection = std::move(out);  // parsed, not dirty
 }
 
 // The canonical encoding (fixed key order per kind; docs/election-actors.md).
 inline void encode(msgpack::packer<msgpack::sbuffer>& packer, const ElectionProjection& projection) {
-  if (!projection.parsed) {
+  if (!projection.dirty) {
     packer.pack_str_body(projection.raw.data(), static_cast<uint32_t>(projection.raw.size()));  // raw bytes
     return;
   }
