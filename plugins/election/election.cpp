@@ -1,4 +1,7 @@
-// The election plugin's entry point (election-1.0.0); see election.hpp.
-#include "election.hpp"
+// The election plugin's entry point (election-1.0.0): the handler of
+// election.hpp behind the key fast path of entry.hpp.
+#include "entry.hpp"
 
-QUORUM_PLUGIN(quorum::plugins::election::ElectionHandler)
+extern "C" QUORUM_PLUGIN_EXPORT const quorum_plugin_descriptor* quorum_plugin_entry(void) {
+  return quorum::plugins::election::descriptor();
+}

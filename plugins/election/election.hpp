@@ -48,6 +48,12 @@ namespace quorum::plugins::election {
 inline constexpr size_t kMaxElections = 10000;      // registry bound
 inline constexpr size_t kMaxElectionNameBytes = 1024;
 
+// Whether `key` is `elections` or starts with `election/`: one compare.
+inline bool in_election_namespace(std::string_view key) noexcept {
+  return key.substr(0, quorum::election::kElectionPrefix.size()) == quorum::election::kElectionPrefix ||
+         key == quorum::election::kElectionsKey;
+}
+
 namespace handler_detail {
 
 using quorum::sdk::Effect;
@@ -248,8 +254,7 @@ struct ElectionHandler {
     using quorum::sdk::Outcome;
     const std::string_view key = context.key;
     // The hot path for every other actor: one prefix compare, nothing decoded.
-    if (key.substr(0, quorum::election::kElectionPrefix.size()) != quorum::election::kElectionPrefix &&
-        key != quorum::election::kElectionsKey) {
+    if (!in_election_namespace(key)) {
       return Outcome::accept();
     }
     const quorum::election::ParsedKey parsed = quorum::election::parse_key(key);

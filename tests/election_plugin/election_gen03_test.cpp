@@ -5,6 +5,7 @@
 // prec-fs-23 and ru-county-3 in err-gen-03.json must equal the unit
 // projections exactly, and so must every OtherCounts over/undervote there.
 #include "election.hpp"
+#include "entry.hpp"
 #include "election_sim.hpp"
 
 #include <quorum/sdk/sdk.hpp>
@@ -106,7 +107,7 @@ TEST(ElectionGen03, AtomsRuleGivesTheExpectedParents) {
 
 TEST(ElectionGen03, UnitCountsEqualTheCertifiedResultsExactly) {
   const Gen03 gen;
-  ElectionSim sim(quorum::sdk::descriptor<quorum::plugins::election::ElectionHandler>());
+  ElectionSim sim(quorum::plugins::election::descriptor());
   const std::vector<std::string> units = {"prec-ac", "prec-fs-23", "ru-county-3"};
   for (const std::string& unit : units) {
     const auto result = sim.command(quorum::election::unit_key("gen-03", unit), "configure/" + unit, "configure", 1,

@@ -11,6 +11,7 @@
 //   - reported_leaves: a roll-up's = its leaves, the election's = all leaves.
 // Each run draws a seed; replay with RC_PARAMS="seed=<seed>".
 #include "election.hpp"
+#include "entry.hpp"
 #include "election_sim.hpp"
 
 #include <quorum/sdk/sdk.hpp>
@@ -241,7 +242,7 @@ RC_GTEST_PROP(ElectionProperty, RollUpsEqualTheSumOfTheirLeavesInAnyDeliveryOrde
     contests.push_back(spec);
   }
 
-  ElectionSim sim(quorum::sdk::descriptor<quorum::plugins::election::ElectionHandler>());
+  ElectionSim sim(quorum::plugins::election::descriptor());
   auto configure = [&](const std::string& unit, bool leaf, const std::vector<std::string>& parents, size_t under) {
     const auto result = sim.command(quorum::election::unit_key(eid, unit), "configure/" + unit, "configure", 1,
                                     {{"election", eid}, {"unit", quorum::test::unit_config(unit, leaf, parents,

@@ -2,6 +2,7 @@
 // each message does to its actor's projection and which effects it emits,
 // and every refusal (each leaves the projection byte for byte unchanged).
 #include "election.hpp"
+#include "entry.hpp"
 #include "election_sim.hpp"
 
 #include <quorum/sdk/sdk.hpp>
@@ -20,7 +21,7 @@ using quorum::test::ElectionSim;
 using quorum::test::make_message;
 using quorum::test::unit_config;
 
-const quorum_plugin_descriptor* plugin() { return quorum::sdk::descriptor<ElectionHandler>(); }
+const quorum_plugin_descriptor* plugin() { return quorum::plugins::election::descriptor(); }
 
 json definition(const std::string& eid = "e1") {
   return {{"id", eid},
@@ -604,6 +605,47 @@ TEST(ElectionPlugin, HandleBatchEqualsOneByOne) {
   }
   EXPECT_EQ(batch.projection, projection);
   EXPECT_EQ(quorum::sdk::testing::to_json(projection)["ballots"], 19);
+}
+
+}  // namespace
+
+namespace {
+
+// The fast path of the exported descriptor (entry.hpp): keys outside the
+// namespace get their projection back as given, whatever the message bytes.
+TEST(ElectionPluginFastPath, OtherKeysSkipTheMessageEntirely) {
+  const std::string key = "e/demo/precinct/7";
+  const std::string projection = "\x81\xa1x\x01";  // another handler's bytes would never be here, but pass through
+  const std::string garbage = "\xc1\xc1 not msgpack";
+  quorum_buffer out{};
+  const int32_t status = quorum::plugins::election::descriptor()->handle(
+      quorum::test::as_bytes(key), quorum::test::as_bytes(projection), quorum::test::as_bytes(garbage), nullptr, &out);
+  const auto result = quorum::sdk::testing::parse_result(status, out);
+  quorum::plugins::election::descriptor()->free(&out);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.projection, projection);
+  EXPECT_TRUE(result.effects.empty());
+  // The same bytes on an election key are refused by the SDK's validation.
+  const std::string election_key = "election/e1/unit/p1";
+  const int32_t refused = quorum::plugins::election::descriptor()->handle(
+      quorum::test::as_bytes(election_key), quorum::test::as_bytes(std::string()), quorum::test::as_bytes(garbage),
+      nullptr, &out);
+  const auto refusal = quorum::sdk::testing::parse_result(refused, out);
+  quorum::plugins::election::descriptor()->free(&out);
+  EXPECT_FALSE(refusal.ok());
+}
+
+TEST(ElectionPluginFastPath, OtherKeysInABatchGetOneAcceptancePerMessage) {
+  std::vector<std::string> messages;
+  for (int i = 0; i < 5; ++i) {
+    messages.push_back(make_message("", "cvr", i, {{"whatever", i}}));
+  }
+  const auto batch = quorum::test::run_batch(*plugin(), "e/demo/precinct/7", "", messages);
+  EXPECT_TRUE(batch.projection.empty());
+  ASSERT_EQ(batch.results.size(), 5u);
+  for (const json& result : batch.results) {
+    EXPECT_EQ(result, json({{"ok", true}, {"effects", json::array()}}));
+  }
 }
 
 }  // namespace
