@@ -26,9 +26,13 @@ inline bool in_election_namespace(quorum_bytes key) noexcept {
 
 using Packer = msgpack::packer<msgpack::sbuffer>;
 
-inline void pack_projection(Packer& packer, quorum_bytes projection) {
-  packer.pack_bin(static_cast<uint32_t>(projection.size));
-  packer.pack_bin_body(reinterpret_cast<const char*>(projection.data), static_cast<uint32_t>(projection.size));
+// The projection as a bin32, the header the SDK's results always use.
+inline void pack_projection(msgpack::sbuffer& buffer, quorum_bytes projection) {
+  const uint32_t size = static_cast<uint32_t>(projection.size);
+  const char header[5] = {static_cast<char>(0xc6), static_cast<char>(size >> 24), static_cast<char>(size >> 16),
+                          static_cast<char>(size >> 8), static_cast<char>(size)};
+  buffer.write(header, sizeof header);
+  buffer.write(reinterpret_cast<const char*>(projection.data), projection.size);
 }
 
 inline int32_t handle(quorum_bytes key, quorum_bytes projection, quorum_bytes message, const quorum_history* history,
@@ -43,7 +47,7 @@ inline int32_t handle(quorum_bytes key, quorum_bytes projection, quorum_bytes me
     quorum::sdk::detail::pack_str(packer, "ok");
     packer.pack_true();
     quorum::sdk::detail::pack_str(packer, "projection");
-    pack_projection(packer, projection);
+    pack_projection(buffer, projection);
     quorum::sdk::detail::pack_str(packer, "effects");
     packer.pack_array(0);
     quorum::sdk::detail::release(buffer, out);
@@ -69,7 +73,7 @@ inline int32_t handle_batch(quorum_bytes key, quorum_bytes projection, quorum_by
     quorum::sdk::detail::pack_str(packer, "ok");
     packer.pack_true();
     quorum::sdk::detail::pack_str(packer, "projection");
-    pack_projection(packer, projection);
+    pack_projection(buffer, projection);
     quorum::sdk::detail::pack_str(packer, "results");
     packer.pack_array(*count);
     for (uint32_t i = 0; i < *count; ++i) {
