@@ -18,8 +18,8 @@
 
 namespace quorum::plugins::election {
 
-inline constexpr size_t kMaxIdBytes = 1024;       // any unit, contest, selection, candidate or party id
-inline constexpr size_t kMaxParents = 10000;      // parents of one unit
+inline constexpr size_t kMaxIdBytes = 1024;        // any unit, contest, selection, candidate or party id
+inline constexpr size_t kMaxParents = 10000;       // parents of one unit
 inline constexpr size_t kMaxUnitContests = 10000;  // contests in scope of one unit
 
 namespace documents_detail {
@@ -76,8 +76,7 @@ inline bool read_uint(const MsgView& map, std::string_view key, std::string_view
   return true;
 }
 
-inline bool read_bool(const MsgView& map, std::string_view key, std::string_view what, bool& out,
-                      std::string& error) {
+inline bool read_bool(const MsgView& map, std::string_view key, std::string_view what, bool& out, std::string& error) {
   const std::optional<MsgView> value = field(map, key, what, error);
   if (!value) {
     return false;
@@ -105,8 +104,8 @@ inline bool read_ids(const MsgView& map, std::string_view key, std::string_view 
   for (const MsgView& element : value->elements()) {
     const std::optional<std::string_view> text = element.as_string();
     if (!text || text->empty() || text->size() > kMaxIdBytes) {
-      error = prefixed(what, "'" + std::string(key) + "' must hold ids (strings of 1.." +
-                                 std::to_string(kMaxIdBytes) + " bytes)");
+      error = prefixed(
+          what, "'" + std::string(key) + "' must hold ids (strings of 1.." + std::to_string(kMaxIdBytes) + " bytes)");
       return false;
     }
     out.emplace_back(*text);
@@ -227,9 +226,8 @@ inline std::string check_definition(const quorum::sdk::MsgView& value, std::stri
     return error;
   }
   const bool date_ok = text.empty() || (text.size() == 10 && text[4] == '-' && text[7] == '-' &&
-                                        std::all_of(text.begin(), text.end(), [](char c) {
-                                          return c == '-' || (c >= '0' && c <= '9');
-                                        }));
+                                        std::all_of(text.begin(), text.end(),
+                                                    [](char c) { return c == '-' || (c >= '0' && c <= '9'); }));
   if (!date_ok) {
     return "'date' must be YYYY-MM-DD or empty";
   }
@@ -330,8 +328,7 @@ inline std::string check_definition(const quorum::sdk::MsgView& value, std::stri
         !read_uint(contest, "ranks", what, number, error)) {
       return error;
     }
-    if (kind != "candidate" && kind != "party" && kind != "ballot-measure" && kind != "retention" &&
-        kind != "other") {
+    if (kind != "candidate" && kind != "party" && kind != "ballot-measure" && kind != "retention" && kind != "other") {
       return what + ": 'kind' must be candidate, party, ballot-measure, retention or other";
     }
     const std::optional<MsgView> selections = field(contest, "selections", what, error);
@@ -392,8 +389,7 @@ inline std::string check_directory(const quorum::sdk::MsgView& value, std::strin
     return "the page's election '" + election + "' is not the election '" + std::string(eid) + "' of this key";
   }
   if (number != page) {
-    return "the page's number " + std::to_string(number) + " is not the page " + std::to_string(page) +
-           " of this key";
+    return "the page's number " + std::to_string(number) + " is not the page " + std::to_string(page) + " of this key";
   }
   const std::optional<MsgView> units = field(value, "units", "", error);
   if (!units) {

@@ -45,7 +45,7 @@
 
 namespace quorum::plugins::election {
 
-inline constexpr size_t kMaxElections = 10000;      // registry bound
+inline constexpr size_t kMaxElections = 10000;  // registry bound
 inline constexpr size_t kMaxElectionNameBytes = 1024;
 
 // Whether `key` is `elections` or starts with `election/`: one compare.
@@ -335,8 +335,7 @@ struct ElectionHandler {
     return Outcome::accept();
   }
 
-  static Outcome on_definition(const quorum::election::ParsedKey& key, const Message& message,
-                               Projection& projection) {
+  static Outcome on_definition(const quorum::election::ParsedKey& key, const Message& message, Projection& projection) {
     using namespace handler_detail;
     const std::string eid(key.election);
     if (std::string error = check_definition(message.data_view, eid); !error.empty()) {
@@ -371,14 +370,12 @@ struct ElectionHandler {
     }
     if (std::string error = check_directory(message.data_view, eid, *page, quorum::election::kUnitsPerPage);
         !error.empty()) {
-      return Outcome::reject("invalid directory page " + std::to_string(*page) + " of election " + eid + ": " +
-                             error);
+      return Outcome::reject("invalid directory page " + std::to_string(*page) + " of election " + eid + ": " + error);
     }
     std::string bytes;
     const std::optional<MsgView> units = message.data_view.find("units");
     if (std::string error = canonical(*units, bytes); !error.empty()) {
-      return Outcome::reject("invalid directory page " + std::to_string(*page) + " of election " + eid + ": " +
-                             error);
+      return Outcome::reject("invalid directory page " + std::to_string(*page) + " of election " + eid + ": " + error);
     }
     parse(projection);
     if (std::string error = claim(projection, ActorKind::kDirectory); !error.empty()) {

@@ -5,8 +5,8 @@
 // prec-fs-23 and ru-county-3 in err-gen-03.json must equal the unit
 // projections exactly, and so must every OtherCounts over/undervote there.
 #include "election.hpp"
-#include "entry.hpp"
 #include "election_sim.hpp"
+#include "entry.hpp"
 
 #include <quorum/sdk/sdk.hpp>
 
@@ -80,12 +80,11 @@ struct Gen03 {
     for (const json& contest : pe.at("Election").at(0).at("Contest")) {
       const std::set<std::string>& district = atoms.at(contest.at("ElectionDistrictId"));
       const std::set<std::string>& mine = atoms.at(unit);
-      const bool in_scope = std::any_of(mine.begin(), mine.end(), [&](const std::string& a) {
-        return district.count(a) != 0;
-      });
+      const bool in_scope =
+          std::any_of(mine.begin(), mine.end(), [&](const std::string& a) { return district.count(a) != 0; });
       if (in_scope) {
         contests[contest.at("@id").get<std::string>()] = {{"votes_allowed", contest.value("VotesAllowed", 0)},
-                                                           {"rcv", false}};
+                                                          {"rcv", false}};
       }
     }
     size_t under = 0;
@@ -118,8 +117,9 @@ TEST(ElectionGen03, UnitCountsEqualTheCertifiedResultsExactly) {
   int64_t time = 1730000000000;
   for (const json& cvr : cvrs.at("CVR")) {
     const std::string unit = cvr.at("BallotStyleUnitId");
-    const auto result = sim.command(quorum::election::unit_key("gen-03", unit),
-                                    "cvr/gen-03/" + cvr.at("BallotPrePrintedId").get<std::string>(), "cvr", time++, cvr);
+    const auto result =
+        sim.command(quorum::election::unit_key("gen-03", unit),
+                    "cvr/gen-03/" + cvr.at("BallotPrePrintedId").get<std::string>(), "cvr", time++, cvr);
     ASSERT_TRUE(result.ok()) << result.error;
   }
   // Deliver the deltas in a scrambled order, some twice (the host's dedup drops those).

@@ -11,8 +11,8 @@
 //   - reported_leaves: a roll-up's = its leaves, the election's = all leaves.
 // Each run draws a seed; replay with RC_PARAMS="seed=<seed>".
 #include "election.hpp"
-#include "entry.hpp"
 #include "election_sim.hpp"
+#include "entry.hpp"
 
 #include <quorum/sdk/sdk.hpp>
 
@@ -98,8 +98,11 @@ RefUnit from_projection(const json& projection) {
 std::string describe(const RefUnit& unit) {
   json out = {{"ballots", unit.ballots}};
   for (const auto& [cid, c] : unit.contests) {
-    out["contests"][cid] = {{"ballots", c.ballots},       {"overvotes", c.overvotes}, {"undervotes", c.undervotes},
-                            {"selections", c.selections}, {"write_ins", c.write_ins}};
+    out["contests"][cid] = {{"ballots", c.ballots},
+                            {"overvotes", c.overvotes},
+                            {"undervotes", c.undervotes},
+                            {"selections", c.selections},
+                            {"write_ins", c.write_ins}};
   }
   return out.dump();
 }
@@ -244,9 +247,9 @@ RC_GTEST_PROP(ElectionProperty, RollUpsEqualTheSumOfTheirLeavesInAnyDeliveryOrde
 
   ElectionSim sim(quorum::plugins::election::descriptor());
   auto configure = [&](const std::string& unit, bool leaf, const std::vector<std::string>& parents, size_t under) {
-    const auto result = sim.command(quorum::election::unit_key(eid, unit), "configure/" + unit, "configure", 1,
-                                    {{"election", eid}, {"unit", quorum::test::unit_config(unit, leaf, parents,
-                                                                                           contest_configs, under)}});
+    const auto result = sim.command(
+        quorum::election::unit_key(eid, unit), "configure/" + unit, "configure", 1,
+        {{"election", eid}, {"unit", quorum::test::unit_config(unit, leaf, parents, contest_configs, under)}});
     RC_ASSERT(result.ok());
   };
   for (const std::string& leaf : leaves) {

@@ -137,8 +137,7 @@ inline BatchOutcome run_batch(const quorum_plugin_descriptor& plugin, const std:
     array += message;
   }
   quorum_buffer out{};
-  const int32_t status =
-      plugin.handle_batch(as_bytes(key), as_bytes(projection), as_bytes(array), nullptr, &out);
+  const int32_t status = plugin.handle_batch(as_bytes(key), as_bytes(projection), as_bytes(array), nullptr, &out);
   nlohmann::json body = nlohmann::json::from_msgpack(out.data, out.data + out.size);
   plugin.free(&out);
   if (status != QUORUM_STATUS_OK) {
@@ -152,8 +151,12 @@ inline BatchOutcome run_batch(const quorum_plugin_descriptor& plugin, const std:
 inline nlohmann::json unit_config(const std::string& id, bool leaf, std::vector<std::string> parents,
                                   const nlohmann::json& contests, uint64_t leaves = 0) {
   std::sort(parents.begin(), parents.end());
-  return {{"id", id},           {"name", "Unit " + id}, {"type", leaf ? "precinct" : "county"},
-          {"leaf", leaf},       {"parents", parents},   {"leaves", leaves},
+  return {{"id", id},
+          {"name", "Unit " + id},
+          {"type", leaf ? "precinct" : "county"},
+          {"leaf", leaf},
+          {"parents", parents},
+          {"leaves", leaves},
           {"contests", contests.is_null() ? nlohmann::json::object() : contests}};
 }
 

@@ -2,8 +2,8 @@
 // each message does to its actor's projection and which effects it emits,
 // and every refusal (each leaves the projection byte for byte unchanged).
 #include "election.hpp"
-#include "entry.hpp"
 #include "election_sim.hpp"
+#include "entry.hpp"
 
 #include <quorum/sdk/sdk.hpp>
 
@@ -24,38 +24,38 @@ using quorum::test::unit_config;
 const quorum_plugin_descriptor* plugin() { return quorum::plugins::election::descriptor(); }
 
 json definition(const std::string& eid = "e1") {
-  return {{"id", eid},
-          {"name", "General"},
-          {"date", "2026-11-03"},
-          {"source", "gen"},
-          {"units", 4},
-          {"leaves", 2},
-          {"pages", 1},
-          {"top", {"county"}},
-          {"contests",
-           {{{"id", "mayor"},
-             {"name", "Mayor"},
-             {"kind", "candidate"},
-             {"district", "county"},
-             {"votes_allowed", 1},
-             {"rcv", false},
-             {"ranks", 0},
-             {"selections",
-              {{{"id", "m-a"}, {"name", "A"}, {"candidates", {"can-a"}}, {"party", "p1"}, {"write_in", false}},
-               {{"id", "m-wi"}, {"name", "Write-in"}, {"candidates", json::array()}, {"party", ""},
-                {"write_in", true}}}}},
-            {{"id", "council"},
-             {"name", "Council"},
-             {"kind", "candidate"},
-             {"district", "county"},
-             {"votes_allowed", 2},
-             {"rcv", true},
-             {"ranks", 3},
-             {"selections",
-              {{{"id", "c-x"}, {"name", "X"}, {"candidates", {"can-x"}}, {"party", ""}, {"write_in", false}}}}}}},
-          {"candidates",
-           {{{"id", "can-a"}, {"name", "A"}, {"party", "p1"}}, {{"id", "can-x"}, {"name", "X"}, {"party", ""}}}},
-          {"parties", {{{"id", "p1"}, {"name", "Party One"}, {"abbreviation", "P1"}}}}};
+  return {
+      {"id", eid},
+      {"name", "General"},
+      {"date", "2026-11-03"},
+      {"source", "gen"},
+      {"units", 4},
+      {"leaves", 2},
+      {"pages", 1},
+      {"top", {"county"}},
+      {"contests",
+       {{{"id", "mayor"},
+         {"name", "Mayor"},
+         {"kind", "candidate"},
+         {"district", "county"},
+         {"votes_allowed", 1},
+         {"rcv", false},
+         {"ranks", 0},
+         {"selections",
+          {{{"id", "m-a"}, {"name", "A"}, {"candidates", {"can-a"}}, {"party", "p1"}, {"write_in", false}},
+           {{"id", "m-wi"}, {"name", "Write-in"}, {"candidates", json::array()}, {"party", ""}, {"write_in", true}}}}},
+        {{"id", "council"},
+         {"name", "Council"},
+         {"kind", "candidate"},
+         {"district", "county"},
+         {"votes_allowed", 2},
+         {"rcv", true},
+         {"ranks", 3},
+         {"selections",
+          {{{"id", "c-x"}, {"name", "X"}, {"candidates", {"can-x"}}, {"party", ""}, {"write_in", false}}}}}}},
+      {"candidates",
+       {{{"id", "can-a"}, {"name", "A"}, {"party", "p1"}}, {{"id", "can-x"}, {"name", "X"}, {"party", ""}}}},
+      {"parties", {{{"id", "p1"}, {"name", "Party One"}, {"abbreviation", "P1"}}}}};
 }
 
 const json kContests = {{"mayor", {{"votes_allowed", 1}, {"rcv", false}}},
@@ -68,8 +68,8 @@ json ballot(const std::string& unit, const std::vector<std::pair<std::string, st
   for (const auto& [cid, sids] : marks) {
     json selections = json::array();
     for (const std::string& sid : sids) {
-      selections.push_back({{"ContestSelectionId", sid},
-                            {"SelectionPosition", {{{"HasIndication", "yes"}, {"NumberVotes", 1}}}}});
+      selections.push_back(
+          {{"ContestSelectionId", sid}, {"SelectionPosition", {{{"HasIndication", "yes"}, {"NumberVotes", 1}}}}});
     }
     contests.push_back({{"ContestId", cid}, {"CVRContestSelection", selections}});
   }
@@ -86,8 +86,9 @@ struct Loaded {
   Loaded() {
     expect_ok(sim.command("election/e1/unit/county", "c-county", "configure", 1,
                           {{"election", "e1"}, {"unit", unit_config("county", false, {}, kContests, 2)}}));
-    expect_ok(sim.command("election/e1/unit/p1", "c-p1", "configure", 1,
-                          {{"election", "e1"}, {"unit", unit_config("p1", true, {"district", "county"}, kContests, 1)}}));
+    expect_ok(
+        sim.command("election/e1/unit/p1", "c-p1", "configure", 1,
+                    {{"election", "e1"}, {"unit", unit_config("p1", true, {"district", "county"}, kContests, 1)}}));
     expect_ok(sim.command("election/e1/unit/p2", "c-p2", "configure", 1,
                           {{"election", "e1"}, {"unit", unit_config("p2", true, {"county"}, kContests, 1)}}));
   }
@@ -138,8 +139,8 @@ TEST(ElectionPlugin, UnlistedTypesOnElectionKeysAreAcceptedUnchanged) {
 
 TEST(ElectionPlugin, CvrOnAnElectionKeyThatIsNoLeafIsRefused) {
   Loaded loaded;
-  for (const std::string key : {"elections", "election/e1", "election/e1/dir/0", "election/e1/other/x",
-                                "election/bad_id!"}) {
+  for (const std::string key :
+       {"elections", "election/e1", "election/e1/dir/0", "election/e1/other/x", "election/bad_id!"}) {
     expect_refused(loaded.sim, key, "cvr", ballot("p1", {}), "ballots go to a precinct (leaf) unit");
   }
   expect_refused(loaded.sim, "election/e1/unit/county", "cvr", ballot("county", {}),
@@ -246,8 +247,7 @@ TEST(ElectionPlugin, DefinitionRefusals) {
                  "'district' must be 1..");
   expect_refused(sim, key, "definition", with([](json& d) { d["contests"][0]["rcv"] = "no"; }),
                  "'rcv' must be a boolean");
-  expect_refused(sim, key, "definition",
-                 with([](json& d) { d["contests"][0]["selections"][1]["id"] = "m-a"; }),
+  expect_refused(sim, key, "definition", with([](json& d) { d["contests"][0]["selections"][1]["id"] = "m-a"; }),
                  "selection 'm-a' is listed twice");
   expect_refused(sim, key, "definition",
                  with([](json& d) { d["contests"][0]["selections"][0]["candidates"] = {"nobody"}; }),
@@ -295,7 +295,10 @@ TEST(ElectionPlugin, DirectoryPagesAreValidatedAndImmutable) {
 TEST(ElectionPlugin, ConfigureZeroFillsContestsInScope) {
   Loaded loaded;
   const json p1 = loaded.sim.projection_json("election/e1/unit/p1");
-  const json zero = {{"ballots", 0}, {"overvotes", 0}, {"undervotes", 0}, {"selections", json::object()},
+  const json zero = {{"ballots", 0},
+                     {"overvotes", 0},
+                     {"undervotes", 0},
+                     {"selections", json::object()},
                      {"write_in_ids", json::array()}};
   EXPECT_EQ(p1, json({{"kind", "unit"},
                       {"config", unit_config("p1", true, {"district", "county"}, kContests, 1)},
@@ -361,9 +364,9 @@ TEST(ElectionPlugin, EscapedUnitIdsRoundTrip) {
   const std::string unit = "prec fs/23";
   const std::string key = quorum::election::unit_key("e1", unit);
   EXPECT_EQ(key, "election/e1/unit/prec:20fs:2F23");
-  ASSERT_TRUE(sim.command(key, "c", "configure", 1,
-                          {{"election", "e1"}, {"unit", unit_config(unit, true, {"a b"}, kContests)}})
-                  .ok());
+  ASSERT_TRUE(
+      sim.command(key, "c", "configure", 1, {{"election", "e1"}, {"unit", unit_config(unit, true, {"a b"}, kContests)}})
+          .ok());
   const auto result = sim.command(key, "b1", "cvr", 5, ballot(unit, {{"mayor", {"m-a"}}}));
   ASSERT_TRUE(result.ok()) << result.error;
   ASSERT_EQ(result.effects.size(), 1u);
@@ -472,7 +475,10 @@ TEST(ElectionPlugin, DeltaBeforeConfigureIsKeptAndFlagged) {
                       {"ballots", 2},
                       {"contests",
                        {{"mayor",
-                         {{"ballots", 2}, {"overvotes", 0}, {"undervotes", 1}, {"selections", {{"m-a", 1}}},
+                         {{"ballots", 2},
+                          {"overvotes", 0},
+                          {"undervotes", 1},
+                          {"selections", {{"m-a", 1}}},
                           {"write_in_ids", {"m-a"}}}}}}};
   ASSERT_TRUE(sim.command("election/e1/unit/county", "fx1", "delta", 10, delta).ok());
   json county = sim.projection_json("election/e1/unit/county");
@@ -501,15 +507,14 @@ TEST(ElectionPlugin, DeltaRefusals) {
   expect_refused(loaded.sim, key, "delta", {{"from", "p"}, {"ballots", -1}, {"contests", json::object()}},
                  "non-negative integer 'ballots'");
   expect_refused(loaded.sim, key, "delta", {{"from", "p"}, {"ballots", 1}}, "needs 'contests'");
-  expect_refused(loaded.sim, key, "delta",
-                 {{"from", "p"}, {"ballots", 1}, {"contests", {{"mayor", {{"ballots", 1}}}}}},
+  expect_refused(loaded.sim, key, "delta", {{"from", "p"}, {"ballots", 1}, {"contests", {{"mayor", {{"ballots", 1}}}}}},
                  "needs ballots, overvotes, undervotes and selections");
-  expect_refused(loaded.sim, key, "delta",
-                 {{"from", "p"},
-                  {"ballots", 1},
-                  {"contests",
-                   {{"mayor", {{"ballots", 1}, {"overvotes", 0}, {"undervotes", 0}, {"selections", {{"a", "1"}}}}}}}},
-                 "'selections' must map ids to non-negative integers");
+  expect_refused(
+      loaded.sim, key, "delta",
+      {{"from", "p"},
+       {"ballots", 1},
+       {"contests", {{"mayor", {{"ballots", 1}, {"overvotes", 0}, {"undervotes", 0}, {"selections", {{"a", "1"}}}}}}}},
+      "'selections' must map ids to non-negative integers");
 }
 
 TEST(ElectionPlugin, CloseReportsOnceToEveryParentAndTheElection) {
@@ -546,7 +551,8 @@ TEST(ElectionPlugin, CloseRefusals) {
   Loaded loaded;
   expect_refused(loaded.sim, "election/e1/unit/county", "close", json::object(),
                  "only a precinct (leaf) unit is closed: county is a roll-up");
-  expect_refused(loaded.sim, "election/e1/unit/p9", "close", json::object(), "unit p9 of election e1 is not configured");
+  expect_refused(loaded.sim, "election/e1/unit/p9", "close", json::object(),
+                 "unit p9 of election e1 is not configured");
 }
 
 TEST(ElectionPlugin, ReportedRefusalsAndTheElectionActorKeepsItsDefinition) {
@@ -567,9 +573,9 @@ TEST(ElectionPlugin, AProjectionOfAnotherKindIsRefusedNotOverwritten) {
   const json registry = {{"kind", "registry"}, {"elections", json::array()}};
   const std::vector<uint8_t> bytes = json::to_msgpack(registry);
   const std::string projection(bytes.begin(), bytes.end());
-  const auto batch = quorum::test::run_batch(*plugin(), "election/e1/unit/p1", projection,
-                                             {make_message("", "delta", 1,
-                                                           {{"from", "p"}, {"ballots", 1}, {"contests", json::object()}})});
+  const auto batch = quorum::test::run_batch(
+      *plugin(), "election/e1/unit/p1", projection,
+      {make_message("", "delta", 1, {{"from", "p"}, {"ballots", 1}, {"contests", json::object()}})});
   EXPECT_FALSE(batch.results[0]["ok"].get<bool>());
   EXPECT_EQ(batch.projection, projection);
 }
