@@ -19,12 +19,14 @@
 
 #include <msgpack.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace quorum::plugins::election {
 
@@ -51,46 +53,86 @@ struct Counts {
   }
 };
 
+// One ballot's or one delta's counts, flat and allocation-light: ids are
+// views into the message bytes (valid for the handle() call). Contests are
+// sorted by id and unique; contest c's selections are
+// selections[c.first, c.first + c.count), sorted by id and unique.
+struct FlatCounts {
+  struct Contest {
+    std::string_view id;
+    uint64_t ballots = 0;
+    uint64_t overvotes = 0;
+    uint64_t undervotes = 0;
+    uint32_t first = 0;
+    uint32_t count = 0;
+  };
+  struct Selection {
+    std::string_view id;
+    uint64_t votes = 0;
+    bool write_in = false;
+  };
+  uint64_t ballots = 0;
+  std::vector<Contest> contests;
+  std::vector<Selection> selections;
+};
+
 // One well-formed ballot counted with votes_allowed from `config` (0 for a
-// contest the config does not list).
-inline Counts count_ballot(const cvr::Ballot& ballot, const UnitConfig& config) {
-  Counts counts;
-  counts.ballots = 1;
-  for (size_t i = 0; i < ballot.contests.size(); ++i) {
-    const cvr::ContestMarks& marks = ballot.contests[i];
-    ContestCounts& contest = counts.contest(marks.id);
-    bool repeated = false;
-    for (size_t j = 0; j < i; ++j) {
-      repeated = repeated || ballot.contests[j].id == marks.id;
-    }
-    if (!repeated) {
-      contest.ballots += 1;
-    }
-    for (uint32_t k = marks.first; k < marks.first + marks.count; ++k) {
-      const cvr::SelectionMarks& selection = ballot.selections[k];
-      auto it = contest.selections.find(selection.id);
-      if (it == contest.selections.end()) {
-        it = contest.selections.emplace(std::string(selection.id), 0).first;
-      }
-      it->second += selection.allocable_votes;
-      if (selection.write_in) {
-        contest.write_in_ids.emplace(selection.id);
-      }
-    }
-    const UnitConfig::Contest* configured = config.contest(marks.id);
-    const uint64_t allowed = configured != nullptr ? configured->votes_allowed : 0;
-    if (marks.has_overvotes) {
-      contest.overvotes += marks.overvotes;
-    } else if (allowed > 0 && marks.votes > allowed) {
-      contest.overvotes += allowed;
-    }
-    if (marks.has_undervotes) {
-      contest.undervotes += marks.undervotes;
-    } else if (allowed > 0 && marks.votes < allowed) {
-      contest.undervotes += allowed - marks.votes;
-    }
+// contest the config does not list). A contest listed twice on the ballot
+// is one ballot for the contest, its marks and over/undervotes added.
+inline void count_ballot(const cvr::Ballot& ballot, const UnitConfig& config, FlatCounts& out) {
+  out = FlatCounts{};
+  out.ballots = 1;
+  // Contest occurrences in id order (stable: CVR order among equal ids).
+  std::vector<uint32_t> order(ballot.contests.size());
+  for (uint32_t i = 0; i < order.size(); ++i) {
+    order[i] = i;
   }
-  return counts;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return ballot.contests[a].id < ballot.contests[b].id; });
+  out.contests.reserve(order.size());
+  out.selections.reserve(ballot.selections.size());
+  for (size_t i = 0; i < order.size();) {
+    const std::string_view cid = ballot.contests[order[i]].id;
+    const UnitConfig::Contest* configured = config.contest(cid);
+    const uint64_t allowed = configured != nullptr ? configured->votes_allowed : 0;
+    FlatCounts::Contest contest;
+    contest.id = cid;
+    contest.ballots = 1;
+    contest.first = static_cast<uint32_t>(out.selections.size());
+    for (; i < order.size() && ballot.contests[order[i]].id == cid; ++i) {
+      const cvr::ContestMarks& marks = ballot.contests[order[i]];
+      for (uint32_t k = marks.first; k < marks.first + marks.count; ++k) {
+        const cvr::SelectionMarks& selection = ballot.selections[k];
+        out.selections.push_back({selection.id, selection.allocable_votes, selection.write_in});
+      }
+      if (marks.has_overvotes) {
+        contest.overvotes += marks.overvotes;
+      } else if (allowed > 0 && marks.votes > allowed) {
+        contest.overvotes += allowed;
+      }
+      if (marks.has_undervotes) {
+        contest.undervotes += marks.undervotes;
+      } else if (allowed > 0 && marks.votes < allowed) {
+        contest.undervotes += allowed - marks.votes;
+      }
+    }
+    // Sort this contest's selections and merge repeats.
+    const auto begin = out.selections.begin() + contest.first;
+    std::stable_sort(begin, out.selections.end(),
+                     [](const FlatCounts::Selection& a, const FlatCounts::Selection& b) { return a.id < b.id; });
+    size_t kept = contest.first;
+    for (size_t k = contest.first; k < out.selections.size(); ++k) {
+      if (kept > contest.first && out.selections[kept - 1].id == out.selections[k].id) {
+        out.selections[kept - 1].votes += out.selections[k].votes;
+        out.selections[kept - 1].write_in = out.selections[kept - 1].write_in || out.selections[k].write_in;
+      } else {
+        out.selections[kept++] = out.selections[k];
+      }
+    }
+    out.selections.resize(kept);
+    contest.count = static_cast<uint32_t>(kept - contest.first);
+    out.contests.push_back(contest);
+  }
 }
 
 namespace counts_detail {
@@ -98,13 +140,13 @@ inline bool fits(uint64_t a, uint64_t b) { return a <= std::numeric_limits<uint6
 }  // namespace counts_detail
 
 // Whether add(into, more) can be done without overflowing any count.
-inline bool can_add(const Counts& into, const Counts& more) {
+inline bool can_add(const Counts& into, const FlatCounts& more) {
   using counts_detail::fits;
   if (!fits(into.ballots, more.ballots)) {
     return false;
   }
-  for (const auto& [cid, contest] : more.contests) {
-    auto it = into.contests.find(cid);
+  for (const FlatCounts::Contest& contest : more.contests) {
+    auto it = into.contests.find(contest.id);
     if (it == into.contests.end()) {
       continue;
     }
@@ -113,9 +155,9 @@ inline bool can_add(const Counts& into, const Counts& more) {
         !fits(have.undervotes, contest.undervotes)) {
       return false;
     }
-    for (const auto& [sid, votes] : contest.selections) {
-      auto sel = have.selections.find(sid);
-      if (sel != have.selections.end() && !fits(sel->second, votes)) {
+    for (uint32_t k = contest.first; k < contest.first + contest.count; ++k) {
+      auto sel = have.selections.find(more.selections[k].id);
+      if (sel != have.selections.end() && !fits(sel->second, more.selections[k].votes)) {
         return false;
       }
     }
@@ -124,17 +166,24 @@ inline bool can_add(const Counts& into, const Counts& more) {
 }
 
 // into += more (the caller checked can_add).
-inline void add(Counts& into, const Counts& more) {
+inline void add(Counts& into, const FlatCounts& more) {
   into.ballots += more.ballots;
-  for (const auto& [cid, contest] : more.contests) {
-    ContestCounts& have = into.contest(cid);
+  for (const FlatCounts::Contest& contest : more.contests) {
+    ContestCounts& have = into.contest(contest.id);
     have.ballots += contest.ballots;
     have.overvotes += contest.overvotes;
     have.undervotes += contest.undervotes;
-    for (const auto& [sid, votes] : contest.selections) {
-      have.selections[sid] += votes;
+    for (uint32_t k = contest.first; k < contest.first + contest.count; ++k) {
+      const FlatCounts::Selection& selection = more.selections[k];
+      auto it = have.selections.find(selection.id);
+      if (it == have.selections.end()) {
+        it = have.selections.emplace(std::string(selection.id), 0).first;
+      }
+      it->second += selection.votes;
+      if (selection.write_in && have.write_in_ids.find(selection.id) == have.write_in_ids.end()) {
+        have.write_in_ids.emplace(selection.id);
+      }
     }
-    have.write_in_ids.insert(contest.write_in_ids.begin(), contest.write_in_ids.end());
   }
 }
 
@@ -174,6 +223,130 @@ inline void pack_contests(Packer& packer, const Counts& counts, bool write_ins_w
       }
     }
   }
+}
+
+// The same layout for flat counts (a delta's "contests"); write_in_ids only
+// when the contest has write-ins.
+inline void pack_contests(Packer& packer, const FlatCounts& counts) {
+  packer.pack_map(static_cast<uint32_t>(counts.contests.size()));
+  for (const FlatCounts::Contest& contest : counts.contests) {
+    uint32_t write_ins = 0;
+    for (uint32_t k = contest.first; k < contest.first + contest.count; ++k) {
+      write_ins += counts.selections[k].write_in ? 1 : 0;
+    }
+    pack_string(packer, contest.id);
+    packer.pack_map(write_ins > 0 ? 5 : 4);
+    pack_string(packer, "ballots");
+    packer.pack_uint64(contest.ballots);
+    pack_string(packer, "overvotes");
+    packer.pack_uint64(contest.overvotes);
+    pack_string(packer, "undervotes");
+    packer.pack_uint64(contest.undervotes);
+    pack_string(packer, "selections");
+    packer.pack_map(contest.count);
+    for (uint32_t k = contest.first; k < contest.first + contest.count; ++k) {
+      pack_string(packer, counts.selections[k].id);
+      packer.pack_uint64(counts.selections[k].votes);
+    }
+    if (write_ins > 0) {
+      pack_string(packer, "write_in_ids");
+      packer.pack_array(write_ins);
+      for (uint32_t k = contest.first; k < contest.first + contest.count; ++k) {
+        if (counts.selections[k].write_in) {
+          pack_string(packer, counts.selections[k].id);
+        }
+      }
+    }
+  }
+}
+
+// Reads a delta's "contests" (the layout above; any key order; unknown keys
+// ignored) into flat counts whose ids view `value`'s bytes. A write-in id
+// with no selection entry becomes a selection with 0 votes. Duplicate
+// contest or selection ids are an error. Returns "" or why not.
+inline std::string read_contests(const quorum::sdk::MsgView& value, FlatCounts& counts) {
+  using quorum::sdk::MsgEntry;
+  using quorum::sdk::MsgView;
+  if (!value.is_map()) {
+    return "'contests' must be a map";
+  }
+  for (const MsgEntry& entry : value.items()) {
+    const std::optional<std::string_view> cid = entry.key.as_string();
+    if (!cid || cid->empty() || cid->size() > kMaxIdBytes) {
+      return "'contests' keys must be contest ids";
+    }
+    const std::string what = "contest '" + std::string(*cid) + "'";
+    if (!entry.value.is_map()) {
+      return what + " must be a map";
+    }
+    FlatCounts::Contest contest;
+    contest.id = *cid;
+    contest.first = static_cast<uint32_t>(counts.selections.size());
+    bool seen[4] = {false, false, false, false};
+    MsgView write_in_ids;
+    for (const MsgEntry& field : entry.value.items()) {
+      const std::string_view key = field.key_string();
+      const int slot = key == "ballots" ? 0 : key == "overvotes" ? 1 : key == "undervotes" ? 2 : -1;
+      if (slot >= 0) {
+        const std::optional<uint64_t> number = field.value.as_uint();
+        if (!number) {
+          return what + ": '" + std::string(key) + "' must be a non-negative integer";
+        }
+        (slot == 0 ? contest.ballots : slot == 1 ? contest.overvotes : contest.undervotes) = *number;
+        seen[slot] = true;
+      } else if (key == "selections") {
+        if (!field.value.is_map()) {
+          return what + ": 'selections' must be a map";
+        }
+        for (const MsgEntry& selection : field.value.items()) {
+          const std::optional<std::string_view> sid = selection.key.as_string();
+          const std::optional<uint64_t> votes = selection.value.as_uint();
+          if (!sid || !votes) {
+            return what + ": 'selections' must map ids to non-negative integers";
+          }
+          counts.selections.push_back({*sid, *votes, false});
+        }
+        seen[3] = true;
+      } else if (key == "write_in_ids") {
+        if (!field.value.is_array()) {
+          return what + ": 'write_in_ids' must be an array";
+        }
+        write_in_ids = field.value;
+      }
+    }
+    if (!(seen[0] && seen[1] && seen[2] && seen[3])) {
+      return what + " needs ballots, overvotes, undervotes and selections";
+    }
+    auto by_id = [](const FlatCounts::Selection& a, const FlatCounts::Selection& b) { return a.id < b.id; };
+    std::sort(counts.selections.begin() + contest.first, counts.selections.end(), by_id);
+    for (size_t k = contest.first + 1; k < counts.selections.size(); ++k) {
+      if (counts.selections[k].id == counts.selections[k - 1].id) {
+        return what + ": selection '" + std::string(counts.selections[k].id) + "' is listed twice";
+      }
+    }
+    for (const MsgView& sid : write_in_ids.elements()) {
+      const std::optional<std::string_view> text = sid.as_string();
+      if (!text) {
+        return what + ": 'write_in_ids' must hold strings";
+      }
+      const auto begin = counts.selections.begin() + contest.first;
+      auto it = std::lower_bound(begin, counts.selections.end(), FlatCounts::Selection{*text, 0, false}, by_id);
+      if (it == counts.selections.end() || it->id != *text) {
+        it = counts.selections.insert(it, FlatCounts::Selection{*text, 0, false});
+      }
+      it->write_in = true;
+    }
+    contest.count = static_cast<uint32_t>(counts.selections.size()) - contest.first;
+    counts.contests.push_back(contest);
+  }
+  std::sort(counts.contests.begin(), counts.contests.end(),
+            [](const FlatCounts::Contest& a, const FlatCounts::Contest& b) { return a.id < b.id; });
+  for (size_t c = 1; c < counts.contests.size(); ++c) {
+    if (counts.contests[c].id == counts.contests[c - 1].id) {
+      return "contest '" + std::string(counts.contests[c].id) + "' is listed twice";
+    }
+  }
+  return {};
 }
 
 // Reads the map pack_contests writes (any key order; "write_in_ids"

@@ -165,7 +165,7 @@ inline std::string reduce_cvr(const MsgView& cvr, std::string_view cid) {
 }
 
 // The "delta" payload: {"from": unit, "ballots": n, "contests": {...}}.
-inline std::string delta_payload(std::string_view from, const Counts& counts) {
+inline std::string delta_payload(std::string_view from, const FlatCounts& counts) {
   msgpack::sbuffer buffer(256);
   Packer packer(buffer);
   packer.pack_map(3);
@@ -174,7 +174,7 @@ inline std::string delta_payload(std::string_view from, const Counts& counts) {
   pack_string(packer, "ballots");
   packer.pack_uint64(counts.ballots);
   pack_string(packer, "contests");
-  pack_contests(packer, counts, false);
+  pack_contests(packer, counts);
   return bytes_of(buffer);
 }
 
@@ -188,7 +188,7 @@ inline std::string from_payload(std::string_view from) {
 }
 
 // Reads a "delta" payload into `counts` and `from`; "" or why not.
-inline std::string read_delta(const MsgView& data, std::string& from, Counts& counts) {
+inline std::string read_delta(const MsgView& data, std::string& from, FlatCounts& counts) {
   if (!data.is_map()) {
     return "a delta must be a map";
   }
@@ -517,7 +517,8 @@ struct ElectionHandler {
       return Outcome::reject("the ballot's BallotStyleUnitId '" + std::string(ballot.ballot_style_unit_id) +
                              "' is not unit " + unit);
     }
-    const Counts counts = count_ballot(ballot, projection.config);
+    FlatCounts counts;
+    count_ballot(ballot, projection.config, counts);
     if (!can_add(projection.counts, counts)) {
       return Outcome::reject("unit " + unit + ": a count would overflow");
     }
@@ -530,10 +531,11 @@ struct ElectionHandler {
         effects.push_back({quorum::election::unit_key(eid, parent), "delta", payload});
       }
     }
-    for (const auto& [cid, contest] : counts.contests) {
-      const UnitConfig::Contest* configured = projection.config.contest(cid);
+    for (const FlatCounts::Contest& contest : counts.contests) {
+      const UnitConfig::Contest* configured = projection.config.contest(contest.id);
       if (configured != nullptr && configured->rcv) {
-        effects.push_back({quorum::election::contest_key(eid, cid), "cvr", reduce_cvr(message.data_view, cid)});
+        effects.push_back(
+            {quorum::election::contest_key(eid, contest.id), "cvr", reduce_cvr(message.data_view, contest.id)});
       }
     }
     projection.dirty = true;
@@ -545,7 +547,7 @@ struct ElectionHandler {
   static Outcome on_delta(const Message& message, Projection& projection) {
     using namespace handler_detail;
     std::string from;
-    Counts counts;
+    FlatCounts counts;
     if (std::string error = read_delta(message.data_view, from, counts); !error.empty()) {
       return Outcome::reject("invalid delta: " + error);
     }
