@@ -22,35 +22,106 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <map>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace quorum::plugins::election {
 
+// A small map from id to V kept as a vector sorted by id: decoding appends
+// in order (canonical bytes are sorted), ids of up to 15 bytes live inline
+// (no allocation), and lookups take string_views. The maps of a unit are
+// small (contests in scope, selections of one contest).
+template <class V>
+class SortedMap {
+ public:
+  using value_type = std::pair<std::string, V>;
+  using iterator = typename std::vector<value_type>::iterator;
+  using const_iterator = typename std::vector<value_type>::const_iterator;
+
+  iterator begin() noexcept { return items_.begin(); }
+  iterator end() noexcept { return items_.end(); }
+  const_iterator begin() const noexcept { return items_.begin(); }
+  const_iterator end() const noexcept { return items_.end(); }
+  size_t size() const noexcept { return items_.size(); }
+  bool empty() const noexcept { return items_.empty(); }
+  void reserve(size_t n) { items_.reserve(n); }
+
+  iterator find(std::string_view id) {
+    const iterator it = lower(id);
+    return it != items_.end() && it->first == id ? it : items_.end();
+  }
+  const_iterator find(std::string_view id) const {
+    const auto it = std::lower_bound(items_.begin(), items_.end(), id,
+                                     [](const value_type& item, std::string_view key) { return item.first < key; });
+    return it != items_.end() && it->first == id ? it : items_.end();
+  }
+  // The value of `id`, inserted (value-initialised) if absent.
+  V& operator[](std::string_view id) {
+    if (items_.empty() || items_.back().first < id) {  // the decoding case: append
+      items_.emplace_back(std::string(id), V{});
+      return items_.back().second;
+    }
+    const iterator it = lower(id);
+    if (it != items_.end() && it->first == id) {
+      return it->second;
+    }
+    return items_.emplace(it, std::string(id), V{})->second;
+  }
+  bool operator==(const SortedMap&) const = default;
+
+ private:
+  iterator lower(std::string_view id) {
+    return std::lower_bound(items_.begin(), items_.end(), id,
+                            [](const value_type& item, std::string_view key) { return item.first < key; });
+  }
+  std::vector<value_type> items_;
+};
+
+// A small set of ids as a sorted vector.
+class SortedSet {
+ public:
+  using const_iterator = std::vector<std::string>::const_iterator;
+  const_iterator begin() const noexcept { return items_.begin(); }
+  const_iterator end() const noexcept { return items_.end(); }
+  size_t size() const noexcept { return items_.size(); }
+  bool empty() const noexcept { return items_.empty(); }
+  bool contains(std::string_view id) const { return std::binary_search(items_.begin(), items_.end(), id, Less{}); }
+  void insert(std::string_view id) {
+    if (items_.empty() || items_.back() < id) {
+      items_.emplace_back(id);
+      return;
+    }
+    const auto it = std::lower_bound(items_.begin(), items_.end(), id, Less{});
+    if (it == items_.end() || *it != id) {
+      items_.emplace(it, id);
+    }
+  }
+  bool operator==(const SortedSet&) const = default;
+
+ private:
+  struct Less {
+    bool operator()(std::string_view a, std::string_view b) const noexcept { return a < b; }
+  };
+  std::vector<std::string> items_;
+};
+
 struct ContestCounts {
   uint64_t ballots = 0;
   uint64_t overvotes = 0;
   uint64_t undervotes = 0;
-  std::map<std::string, uint64_t, std::less<>> selections;
-  std::set<std::string, std::less<>> write_in_ids;
+  SortedMap<uint64_t> selections;
+  SortedSet write_in_ids;
   bool operator==(const ContestCounts&) const = default;
 };
 
+// A unit's counts (the projection's "ballots" and "contests").
 struct Counts {
   uint64_t ballots = 0;
-  std::map<std::string, ContestCounts, std::less<>> contests;
+  SortedMap<ContestCounts> contests;
   bool operator==(const Counts&) const = default;
 
-  ContestCounts& contest(std::string_view cid) {
-    auto it = contests.find(cid);
-    if (it == contests.end()) {
-      it = contests.emplace(std::string(cid), ContestCounts{}).first;
-    }
-    return it->second;
-  }
+  ContestCounts& contest(std::string_view cid) { return contests[cid]; }
 };
 
 // One ballot's or one delta's counts, flat and allocation-light: ids are
@@ -175,13 +246,9 @@ inline void add(Counts& into, const FlatCounts& more) {
     have.undervotes += contest.undervotes;
     for (uint32_t k = contest.first; k < contest.first + contest.count; ++k) {
       const FlatCounts::Selection& selection = more.selections[k];
-      auto it = have.selections.find(selection.id);
-      if (it == have.selections.end()) {
-        it = have.selections.emplace(std::string(selection.id), 0).first;
-      }
-      it->second += selection.votes;
-      if (selection.write_in && have.write_in_ids.find(selection.id) == have.write_in_ids.end()) {
-        have.write_in_ids.emplace(selection.id);
+      have.selections[selection.id] += selection.votes;
+      if (selection.write_in) {
+        have.write_in_ids.insert(selection.id);
       }
     }
   }
@@ -357,6 +424,7 @@ inline std::string read_contests(const quorum::sdk::MsgView& value, Counts& coun
   if (!value.is_map()) {
     return "'contests' must be a map";
   }
+  counts.contests.reserve(value.items().size());
   for (const MsgEntry& entry : value.items()) {
     const std::optional<std::string_view> cid = entry.key.as_string();
     if (!cid || cid->empty() || cid->size() > kMaxIdBytes) {
@@ -384,13 +452,14 @@ inline std::string read_contests(const quorum::sdk::MsgView& value, Counts& coun
         if (!field.value.is_map()) {
           return "contest '" + std::string(*cid) + "': 'selections' must be a map";
         }
+        contest.selections.reserve(field.value.items().size());
         for (const MsgEntry& selection : field.value.items()) {
           const std::optional<std::string_view> sid = selection.key.as_string();
           const std::optional<uint64_t> votes = selection.value.as_uint();
           if (!sid || !votes) {
             return "contest '" + std::string(*cid) + "': 'selections' must map ids to non-negative integers";
           }
-          contest.selections[std::string(*sid)] = *votes;
+          contest.selections[*sid] = *votes;
         }
         seen[3] = true;
       } else if (key == "write_in_ids") {
@@ -402,14 +471,14 @@ inline std::string read_contests(const quorum::sdk::MsgView& value, Counts& coun
           if (!text) {
             return "contest '" + std::string(*cid) + "': 'write_in_ids' must hold strings";
           }
-          contest.write_in_ids.emplace(*text);
+          contest.write_in_ids.insert(*text);
         }
       }
     }
     if (!(seen[0] && seen[1] && seen[2] && seen[3])) {
       return "contest '" + std::string(*cid) + "' needs ballots, overvotes, undervotes and selections";
     }
-    counts.contests[std::string(*cid)] = std::move(contest);
+    counts.contests[*cid] = std::move(contest);
   }
   return {};
 }

@@ -176,6 +176,7 @@ inline std::string read_unit_config(const quorum::sdk::MsgView& value, UnitConfi
   if (contests->items().size() > kMaxUnitContests) {
     return what + ": more than " + std::to_string(kMaxUnitContests) + " contests";
   }
+  config.contests.reserve(contests->items().size());
   for (const MsgEntry& entry : contests->items()) {
     const std::optional<std::string_view> cid = entry.key.as_string();
     if (!cid || cid->empty() || cid->size() > kMaxIdBytes) {
@@ -186,10 +187,9 @@ inline std::string read_unit_config(const quorum::sdk::MsgView& value, UnitConfi
     }
     UnitConfig::Contest contest;
     contest.id.assign(*cid);
-    const std::string in_contest = what + ", contest '" + contest.id + "'";
-    if (!read_uint(entry.value, "votes_allowed", in_contest, contest.votes_allowed, error) ||
-        !read_bool(entry.value, "rcv", in_contest, contest.rcv, error)) {
-      return error;
+    if (!read_uint(entry.value, "votes_allowed", "", contest.votes_allowed, error) ||
+        !read_bool(entry.value, "rcv", "", contest.rcv, error)) {
+      return what + ", contest '" + contest.id + "': " + error;  // (the message is built only on failure)
     }
     config.contests.push_back(std::move(contest));
   }

@@ -86,15 +86,13 @@ inline int64_t int_of(const MsgView& value, std::string_view key) {
   return *number;
 }
 
-inline std::string canonical_of(const MsgView& value) {
-  std::string bytes;
+// A stored document's bytes (empty for nil). The handler wrote them
+// canonically, so they are taken as they are (no re-encoding per decode).
+inline std::string document_of(const MsgView& value) {
   if (value.is_nil()) {
-    return bytes;
+    return {};
   }
-  if (std::string error = canonical(value, bytes); !error.empty()) {
-    fail(error);
-  }
-  return bytes;
+  return std::string(value.encoded());
 }
 
 inline ActorKind kind_of(std::string_view text) {
@@ -117,7 +115,8 @@ inline void parse(ElectionProjection& projection) {
     return;
   }
   ElectionProjection out;
-  const MsgView top = MsgView::of(projection.raw);
+  quorum::sdk::SkipMemo memo;  // nested walks skip each container once
+  const MsgView top = MsgView::of(projection.raw, &memo);
   if (!top.is_map()) {
     fail("not a map");
   }
@@ -138,15 +137,15 @@ inline void parse(ElectionProjection& projection) {
         out.elections.emplace_back(std::string(*id->as_string()), std::string(*name->as_string()));
       }
     } else if (key == "definition") {
-      out.definition = canonical_of(entry.value);
+      out.definition = document_of(entry.value);
     } else if (key == "page") {
       out.page = uint_of(entry.value, key);
     } else if (key == "units") {
-      out.units = canonical_of(entry.value);
+      out.units = document_of(entry.value);
     } else if (key == "config") {
-      out.config_bytes = canonical_of(entry.value);
+      out.config_bytes = document_of(entry.value);
       if (!out.config_bytes.empty()) {
-        if (std::string error = read_unit_config(MsgView::of(out.config_bytes), out.config); !error.empty()) {
+        if (std::string error = read_unit_config(MsgView::of(out.config_bytes, &memo), out.config); !error.empty()) {
           fail(error);
         }
       }
