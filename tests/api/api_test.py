@@ -173,7 +173,7 @@ class QuorumdApi(unittest.TestCase):
     def test_11_shipped_plugins_are_active(self):
         p = js(self.node.get("/v1/plugins"))["plugins"]
         names = [s["name"] for s in p]
-        for name in ("tally", "rcv", "audit", "projections"):
+        for name in ("tally", "rcv", "audit", "projections", "election"):
             self.assertIn(name, names)
         for s in p:
             self.assertIsNotNone(s["active"], s)

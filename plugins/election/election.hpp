@@ -1,0 +1,595 @@
+// election: the actors of an election (docs/election-actors.md; the issue 6
+// contract). One handler for every key of the election namespace:
+//
+//   elections                    register                 the registry
+//   election/EID                 definition, reported     the definition
+//   election/EID/dir/N           units                    a directory page
+//   election/EID/unit/ESC(id)    configure, cvr, delta,   a reporting unit
+//                                close, reported
+//   election/EID/contest/ESC(id) cvr                      a ranked-choice contest
+//
+// Any other key: every message is accepted unchanged after one prefix
+// compare (the handler runs on every actor of every node). On an election
+// key, a type not listed for its kind is accepted unchanged too, except
+// "cvr", which is refused anywhere but a leaf unit or a contest actor.
+//
+// Roll-ups: a leaf's accepted cvr sends one "delta" (that ballot's counts)
+// DIRECTLY to every unit in its config's parents, and "close" sends
+// "reported" to every parent and to the election actor. The host delivers
+// effects at least once and applies them exactly once (dedup by source key
+// and sequence), and counts add, so every roll-up ends equal to the sum of
+// the leaves under it in any delivery order — a DAG (a precinct in a county
+// and in a district) counts each ballot once per roll-up.
+//
+// Every refusal comes before the first change (decides_before_mutating), so
+// handle_batch folds a round of ballots into one decode and one encode.
+#pragma once
+
+#include "canonical.hpp"
+#include "counts.hpp"
+#include "cvr_view.hpp"
+#include "documents.hpp"
+#include "keys.hpp"
+#include "projection.hpp"
+
+#include <quorum/sdk/sdk.hpp>
+
+#include <msgpack.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace quorum::plugins::election {
+
+inline constexpr size_t kMaxElections = 10000;  // registry bound
+inline constexpr size_t kMaxElectionNameBytes = 1024;
+
+// Whether `key` is `elections` or starts with `election/`: one compare.
+inline bool in_election_namespace(std::string_view key) noexcept {
+  return key.substr(0, quorum::election::kElectionPrefix.size()) == quorum::election::kElectionPrefix ||
+         key == quorum::election::kElectionsKey;
+}
+
+namespace handler_detail {
+
+using quorum::sdk::Effect;
+using quorum::sdk::Message;
+using quorum::sdk::MsgEntry;
+using quorum::sdk::MsgView;
+using quorum::sdk::Outcome;
+
+inline std::string bytes_of(const msgpack::sbuffer& buffer) { return std::string(buffer.data(), buffer.size()); }
+
+// A string field of a map payload, or nullopt.
+inline std::optional<std::string_view> string_field(const MsgView& data, std::string_view key) {
+  const std::optional<MsgView> value = data.find(key);
+  return value ? value->as_string() : std::nullopt;
+}
+
+// Directory page numbers: canonical decimal ("0", "17"; no sign or leading zero).
+inline std::optional<uint64_t> page_number(std::string_view text) {
+  if (text.empty() || (text.size() > 1 && text[0] == '0')) {
+    return std::nullopt;
+  }
+  uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc{} || end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+// The same CVR reduced to its current snapshot holding only the CVRContest
+// entries of contest `cid` (for the contest actor of a ranked-choice
+// contest). `cvr` was accepted by cvr::read, which picked the snapshot by the
+// same rule: the last CurrentSnapshotId names it by "@id", else the last one.
+inline std::string reduce_cvr(const MsgView& cvr, std::string_view cid) {
+  MsgView snapshots;
+  MsgView current;
+  uint32_t others = 0;
+  for (const MsgEntry& entry : cvr.items()) {
+    const std::string_view key = entry.key_string();
+    if (key == "CVRSnapshot") {
+      snapshots = entry.value;
+      continue;
+    }
+    if (key == "CurrentSnapshotId") {
+      current = entry.value;
+    }
+    ++others;
+  }
+  MsgView snapshot;
+  const std::optional<std::string_view> wanted = current.present() ? current.as_string() : std::nullopt;
+  for (const MsgView& candidate : snapshots.elements()) {
+    if (wanted) {
+      const std::optional<MsgView> id = candidate.find("@id");
+      if (id && id->as_string() == wanted && !snapshot.present()) {
+        snapshot = candidate;
+      }
+    } else {
+      snapshot = candidate;  // the last one
+    }
+  }
+  msgpack::sbuffer buffer(512);
+  Packer packer(buffer);
+  packer.pack_map(others + 1);
+  for (const MsgEntry& entry : cvr.items()) {
+    if (entry.key_string() == "CVRSnapshot") {
+      continue;
+    }
+    const std::string_view key = entry.key.encoded();
+    const std::string_view value = entry.value.encoded();
+    buffer.write(key.data(), key.size());
+    buffer.write(value.data(), value.size());
+  }
+  pack_string(packer, "CVRSnapshot");
+  packer.pack_array(1);
+  uint32_t fields = 0;
+  bool has_contests = false;
+  std::vector<std::string_view> kept;
+  for (const MsgEntry& entry : snapshot.items()) {
+    if (entry.key_string() == "CVRContest") {
+      if (!has_contests) {
+        for (const MsgView& contest : entry.value.elements()) {
+          const std::optional<MsgView> id = contest.find("ContestId");
+          if (id && id->as_string() == cid) {
+            kept.push_back(contest.encoded());
+          }
+        }
+      }
+      has_contests = true;
+      continue;
+    }
+    ++fields;
+  }
+  packer.pack_map(fields + 1);
+  for (const MsgEntry& entry : snapshot.items()) {
+    if (entry.key_string() == "CVRContest") {
+      continue;
+    }
+    const std::string_view key = entry.key.encoded();
+    const std::string_view value = entry.value.encoded();
+    buffer.write(key.data(), key.size());
+    buffer.write(value.data(), value.size());
+  }
+  pack_string(packer, "CVRContest");
+  packer.pack_array(static_cast<uint32_t>(kept.size()));
+  for (const std::string_view contest : kept) {
+    buffer.write(contest.data(), contest.size());
+  }
+  return bytes_of(buffer);
+}
+
+// The "delta" payload: {"from": unit, "ballots": n, "contests": {...}}.
+inline std::string delta_payload(std::string_view from, const FlatCounts& counts) {
+  msgpack::sbuffer buffer(256);
+  Packer packer(buffer);
+  packer.pack_map(3);
+  pack_string(packer, "from");
+  pack_string(packer, from);
+  pack_string(packer, "ballots");
+  packer.pack_uint64(counts.ballots);
+  pack_string(packer, "contests");
+  pack_contests(packer, counts);
+  return bytes_of(buffer);
+}
+
+inline std::string from_payload(std::string_view from) {
+  msgpack::sbuffer buffer(64);
+  Packer packer(buffer);
+  packer.pack_map(1);
+  pack_string(packer, "from");
+  pack_string(packer, from);
+  return bytes_of(buffer);
+}
+
+// Reads a "delta" payload into `counts` and `from`; "" or why not.
+inline std::string read_delta(const MsgView& data, std::string& from, FlatCounts& counts) {
+  if (!data.is_map()) {
+    return "a delta must be a map";
+  }
+  const std::optional<std::string_view> source = string_field(data, "from");
+  if (!source) {
+    return "a delta needs a string 'from'";
+  }
+  from.assign(*source);
+  const std::optional<MsgView> ballots = data.find("ballots");
+  if (!ballots || !ballots->as_uint()) {
+    return "a delta needs a non-negative integer 'ballots'";
+  }
+  counts.ballots = *ballots->as_uint();
+  const std::optional<MsgView> contests = data.find("contests");
+  if (!contests) {
+    return "a delta needs 'contests'";
+  }
+  return read_contests(*contests, counts);
+}
+
+inline void touch(ElectionProjection& projection, int64_t time_ms) {
+  projection.updated_ms = std::max(projection.updated_ms, time_ms);
+}
+
+// Makes a fresh actor of `kind` (kNone) or checks the parsed one is one.
+inline std::string claim(ElectionProjection& projection, ActorKind kind) {
+  if (projection.kind == ActorKind::kNone) {
+    return {};
+  }
+  return projection.kind == kind ? std::string{} : std::string("election projection of another kind on this key");
+}
+
+}  // namespace handler_detail
+
+struct ElectionHandler {
+  static constexpr const char* name = "election";
+  static constexpr const char* version = "1.0.0";
+  static constexpr uint32_t projection_schema = 1;
+
+  using Projection = ElectionProjection;
+
+  static constexpr bool lazy_message = true;
+  static constexpr bool decides_before_mutating = true;
+
+  // Keeps the bytes; parse() reads them only when a message needs them.
+  static void decode_bytes(std::string_view bytes, Projection& projection) {
+    projection = Projection{};
+    if (!bytes.empty()) {
+      projection.raw.assign(bytes);
+      projection.parsed = false;
+    }
+  }
+  // Every change below sets projection.dirty right where it starts (after
+  // every refusal), so encode() knows whether to write the fields.
+
+  static void encode(msgpack::packer<msgpack::sbuffer>& packer, const Projection& projection) {
+    election::encode(packer, projection);
+  }
+
+  quorum::sdk::Outcome handle(const quorum::sdk::Context& context, const quorum::sdk::Message& message,
+                              Projection& projection) const {
+    using quorum::election::KeyKind;
+    using quorum::sdk::Outcome;
+    const std::string_view key = context.key;
+    // The hot path for every other actor: one prefix compare, nothing decoded.
+    if (!in_election_namespace(key)) {
+      return Outcome::accept();
+    }
+    const quorum::election::ParsedKey parsed = quorum::election::parse_key(key);
+    switch (parsed.kind) {
+      case KeyKind::kNone:
+        return Outcome::accept();
+      case KeyKind::kRegistry:
+        if (message.type == "register") {
+          return on_register(message, projection);
+        }
+        break;
+      case KeyKind::kElection:
+        if (message.type == "definition") {
+          return on_definition(parsed, message, projection);
+        }
+        if (message.type == "reported") {
+          return on_reported(message, projection, ActorKind::kElection);
+        }
+        break;
+      case KeyKind::kDirectory:
+        if (message.type == "units") {
+          return on_units(parsed, message, projection);
+        }
+        break;
+      case KeyKind::kUnit:
+        return on_unit(parsed, message, projection);
+      case KeyKind::kContest:
+        if (message.type == "cvr") {
+          return on_contest_cvr(message, projection);
+        }
+        return Outcome::accept();
+      case KeyKind::kOther:
+        break;
+    }
+    if (message.type == "cvr") {
+      return Outcome::reject("ballots go to a precinct (leaf) unit: " + std::string(key) + " is not one");
+    }
+    return Outcome::accept();
+  }
+
+ private:
+  using Outcome = quorum::sdk::Outcome;
+  using Message = quorum::sdk::Message;
+  using MsgView = quorum::sdk::MsgView;
+
+  static Outcome on_register(const Message& message, Projection& projection) {
+    using namespace handler_detail;
+    const MsgView& data = message.data_view;
+    const std::optional<std::string_view> id = data.is_map() ? string_field(data, "id") : std::nullopt;
+    const std::optional<std::string_view> title = data.is_map() ? string_field(data, "name") : std::nullopt;
+    if (!id || !title) {
+      return Outcome::reject("register needs {\"id\": election id, \"name\": string}");
+    }
+    if (!quorum::election::valid_election_id(*id)) {
+      return Outcome::reject("invalid election id '" + std::string(*id) + "': [A-Za-z0-9.-]{1,64}");
+    }
+    if (title->size() > kMaxElectionNameBytes) {
+      return Outcome::reject("an election name is at most " + std::to_string(kMaxElectionNameBytes) + " bytes");
+    }
+    parse(projection);
+    if (std::string error = claim(projection, ActorKind::kRegistry); !error.empty()) {
+      return Outcome::reject(error);
+    }
+    for (const auto& [known, known_name] : projection.elections) {
+      if (known == *id) {
+        if (known_name == *title) {
+          return Outcome::accept();
+        }
+        return Outcome::reject("election " + known + " is already registered with the name '" + known_name + "'");
+      }
+    }
+    if (projection.elections.size() >= kMaxElections) {
+      return Outcome::reject("the registry is full (" + std::to_string(kMaxElections) + " elections)");
+    }
+    projection.dirty = true;
+    projection.kind = ActorKind::kRegistry;
+    projection.elections.emplace_back(std::string(*id), std::string(*title));
+    return Outcome::accept();
+  }
+
+  static Outcome on_definition(const quorum::election::ParsedKey& key, const Message& message, Projection& projection) {
+    using namespace handler_detail;
+    const std::string eid(key.election);
+    if (std::string error = check_definition(message.data_view, eid); !error.empty()) {
+      return Outcome::reject("invalid definition of election " + eid + ": " + error);
+    }
+    std::string bytes;
+    if (std::string error = canonical(message.data_view, bytes); !error.empty()) {
+      return Outcome::reject("invalid definition of election " + eid + ": " + error);
+    }
+    parse(projection);
+    if (std::string error = claim(projection, ActorKind::kElection); !error.empty()) {
+      return Outcome::reject(error);
+    }
+    if (!projection.definition.empty()) {
+      if (projection.definition == bytes) {
+        return Outcome::accept();
+      }
+      return Outcome::reject("election " + eid + " is already defined with a different definition");
+    }
+    projection.dirty = true;
+    projection.kind = ActorKind::kElection;
+    projection.definition = std::move(bytes);
+    return Outcome::accept();
+  }
+
+  static Outcome on_units(const quorum::election::ParsedKey& key, const Message& message, Projection& projection) {
+    using namespace handler_detail;
+    const std::string eid(key.election);
+    const std::optional<uint64_t> page = page_number(key.rest);
+    if (!page) {
+      return Outcome::reject("'" + std::string(key.rest) + "' is not a directory page number");
+    }
+    if (std::string error = check_directory(message.data_view, eid, *page, quorum::election::kUnitsPerPage);
+        !error.empty()) {
+      return Outcome::reject("invalid directory page " + std::to_string(*page) + " of election " + eid + ": " + error);
+    }
+    std::string bytes;
+    const std::optional<MsgView> units = message.data_view.find("units");
+    if (std::string error = canonical(*units, bytes); !error.empty()) {
+      return Outcome::reject("invalid directory page " + std::to_string(*page) + " of election " + eid + ": " + error);
+    }
+    parse(projection);
+    if (std::string error = claim(projection, ActorKind::kDirectory); !error.empty()) {
+      return Outcome::reject(error);
+    }
+    if (projection.kind == ActorKind::kDirectory) {
+      if (projection.units == bytes) {
+        return Outcome::accept();
+      }
+      return Outcome::reject("directory page " + std::to_string(*page) + " of election " + eid +
+                             " is already set with different units");
+    }
+    projection.dirty = true;
+    projection.kind = ActorKind::kDirectory;
+    projection.page = *page;
+    projection.units = std::move(bytes);
+    return Outcome::accept();
+  }
+
+  static Outcome on_reported(const Message& message, Projection& projection, ActorKind kind) {
+    using namespace handler_detail;
+    const MsgView& data = message.data_view;
+    if (!data.is_map() || !string_field(data, "from")) {
+      return Outcome::reject("reported needs {\"from\": unit id}");
+    }
+    parse(projection);
+    if (std::string error = claim(projection, kind); !error.empty()) {
+      return Outcome::reject(error);
+    }
+    projection.dirty = true;
+    projection.kind = kind;
+    projection.reported_leaves += 1;
+    touch(projection, message.time_ms);
+    return Outcome::accept();
+  }
+
+  static Outcome on_contest_cvr(const Message& message, Projection& projection) {
+    using namespace handler_detail;
+    parse(projection);
+    if (std::string error = claim(projection, ActorKind::kContest); !error.empty()) {
+      return Outcome::reject(error);
+    }
+    projection.dirty = true;
+    projection.kind = ActorKind::kContest;
+    projection.counts.ballots += 1;
+    touch(projection, message.time_ms);
+    return Outcome::accept();
+  }
+
+  static Outcome on_unit(const quorum::election::ParsedKey& key, const Message& message, Projection& projection) {
+    using namespace handler_detail;
+    const bool listed = message.type == "configure" || message.type == "cvr" || message.type == "delta" ||
+                        message.type == "close" || message.type == "reported";
+    if (!listed) {
+      return Outcome::accept();
+    }
+    const std::optional<std::string> unit = quorum::election::unescape_segment(key.rest);
+    if (!unit) {
+      return Outcome::reject("'" + std::string(key.rest) + "' is not an escaped unit id (see escape_segment)");
+    }
+    parse(projection);
+    if (std::string error = claim(projection, ActorKind::kUnit); !error.empty()) {
+      return Outcome::reject(error);
+    }
+    const std::string eid(key.election);
+    if (message.type == "configure") {
+      return on_configure(eid, *unit, message, projection);
+    }
+    if (message.type == "cvr") {
+      return on_cvr(eid, *unit, message, projection);
+    }
+    if (message.type == "delta") {
+      return on_delta(message, projection);
+    }
+    if (message.type == "close") {
+      return on_close(eid, *unit, message, projection);
+    }
+    return on_reported(message, projection, ActorKind::kUnit);
+  }
+
+  static Outcome on_configure(const std::string& eid, const std::string& unit, const Message& message,
+                              Projection& projection) {
+    using namespace handler_detail;
+    const MsgView& data = message.data_view;
+    const std::optional<std::string_view> election = data.is_map() ? string_field(data, "election") : std::nullopt;
+    const std::optional<MsgView> config_view = data.is_map() ? data.find("unit") : std::nullopt;
+    if (!election || !config_view) {
+      return Outcome::reject("configure needs {\"election\": EID, \"unit\": UnitConfig}");
+    }
+    if (*election != eid) {
+      return Outcome::reject("configure names election '" + std::string(*election) + "', the key election " + eid);
+    }
+    UnitConfig config;
+    if (std::string error = read_unit_config(*config_view, config); !error.empty()) {
+      return Outcome::reject("invalid unit config: " + error);
+    }
+    if (config.id != unit) {
+      return Outcome::reject("the config is for unit '" + config.id + "', the key names unit '" + unit + "'");
+    }
+    std::string bytes;
+    if (std::string error = canonical(*config_view, bytes); !error.empty()) {
+      return Outcome::reject("invalid unit config: " + error);
+    }
+    if (projection.configured()) {
+      if (projection.config_bytes == bytes) {
+        return Outcome::accept();
+      }
+      return Outcome::reject("unit " + unit + " of election " + eid + " is already configured differently");
+    }
+    projection.dirty = true;
+    projection.kind = ActorKind::kUnit;
+    projection.config_bytes = std::move(bytes);
+    projection.config = std::move(config);
+    for (const UnitConfig::Contest& contest : projection.config.contests) {
+      projection.counts.contest(contest.id);  // zeros for every contest in scope
+    }
+    return Outcome::accept();
+  }
+
+  static Outcome on_cvr(const std::string& eid, const std::string& unit, const Message& message,
+                        Projection& projection) {
+    using namespace handler_detail;
+    if (!projection.configured()) {
+      return Outcome::reject("unit " + unit + " of election " + eid + " is not configured: load the election first");
+    }
+    if (!projection.config.leaf) {
+      return Outcome::reject("ballots go to a precinct (leaf) unit: " + unit + " is a roll-up");
+    }
+    if (projection.reported) {
+      return Outcome::reject("precinct " + unit + " has reported (closed); it takes no more ballots");
+    }
+    cvr::Ballot ballot;
+    ballot.contests.reserve(16);
+    ballot.selections.reserve(64);
+    if (std::string error = cvr::read(message.data_view, ballot); !error.empty()) {
+      return Outcome::reject(std::move(error));
+    }
+    if (!ballot.ballot_style_unit_id.empty() && ballot.ballot_style_unit_id != unit) {
+      return Outcome::reject("the ballot's BallotStyleUnitId '" + std::string(ballot.ballot_style_unit_id) +
+                             "' is not unit " + unit);
+    }
+    FlatCounts counts;
+    count_ballot(ballot, projection.config, counts);
+    if (!can_add(projection.counts, counts)) {
+      return Outcome::reject("unit " + unit + ": a count would overflow");
+    }
+    // Decided: effects, then the change.
+    std::vector<quorum::sdk::Effect> effects;
+    effects.reserve(projection.config.parents.size() + 1);
+    if (!projection.config.parents.empty()) {
+      const std::string payload = delta_payload(unit, counts);
+      for (const std::string& parent : projection.config.parents) {
+        effects.push_back({quorum::election::unit_key(eid, parent), "delta", payload});
+      }
+    }
+    for (const FlatCounts::Contest& contest : counts.contests) {
+      const UnitConfig::Contest* configured = projection.config.contest(contest.id);
+      if (configured != nullptr && configured->rcv) {
+        effects.push_back(
+            {quorum::election::contest_key(eid, contest.id), "cvr", reduce_cvr(message.data_view, contest.id)});
+      }
+    }
+    projection.dirty = true;
+    add(projection.counts, counts);
+    touch(projection, message.time_ms);
+    return Outcome::accept(std::move(effects));
+  }
+
+  static Outcome on_delta(const Message& message, Projection& projection) {
+    using namespace handler_detail;
+    std::string from;
+    FlatCounts counts;
+    if (std::string error = read_delta(message.data_view, from, counts); !error.empty()) {
+      return Outcome::reject("invalid delta: " + error);
+    }
+    if (!can_add(projection.counts, counts)) {
+      return Outcome::reject("delta from " + from + ": a count would overflow");
+    }
+    projection.dirty = true;
+    projection.kind = ActorKind::kUnit;
+    add(projection.counts, counts);
+    projection.deltas += 1;
+    if (!projection.configured()) {
+      projection.unconfigured_deltas += 1;
+    }
+    touch(projection, message.time_ms);
+    return Outcome::accept();
+  }
+
+  static Outcome on_close(const std::string& eid, const std::string& unit, const Message& message,
+                          Projection& projection) {
+    using namespace handler_detail;
+    if (!projection.configured()) {
+      return Outcome::reject("unit " + unit + " of election " + eid + " is not configured: load the election first");
+    }
+    if (!projection.config.leaf) {
+      return Outcome::reject("only a precinct (leaf) unit is closed: " + unit + " is a roll-up");
+    }
+    if (projection.reported) {
+      return Outcome::accept();
+    }
+    std::vector<quorum::sdk::Effect> effects;
+    effects.reserve(projection.config.parents.size() + 1);
+    const std::string payload = from_payload(unit);
+    for (const std::string& parent : projection.config.parents) {
+      effects.push_back({quorum::election::unit_key(eid, parent), "reported", payload});
+    }
+    effects.push_back({quorum::election::election_key(eid), "reported", payload});
+    projection.dirty = true;
+    projection.reported = true;
+    projection.reported_leaves += 1;
+    touch(projection, message.time_ms);
+    return Outcome::accept(std::move(effects));
+  }
+};
+
+}  // namespace quorum::plugins::election
