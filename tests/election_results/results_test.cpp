@@ -104,8 +104,12 @@ TEST(ResultsModel, JsonOnlyReadsTheDistrictUnit) {
   Results r = build(1, false);
   EXPECT_FALSE(r.has_units);
   EXPECT_EQ(votes(contest(r, "mayor")), (std::vector<uint64_t>{2, 1, 0}));
+  // Leaves were not read: no audit (rather than a false "pending").
+  EXPECT_FALSE(r.audit.computed);
+  EXPECT_EQ(r.audit.pending, 0U);
   json j = json::parse(render_json(r));
   EXPECT_FALSE(j.contains("units"));
+  EXPECT_FALSE(j["audit"]["computed"].get<bool>());
 }
 
 TEST(ResultsModel, ErrorsNameTheActorAndChangeNothing) {
@@ -186,6 +190,7 @@ TEST(ResultsRender, JsonHasTheSpecShape) {
   EXPECT_EQ(j["units"].size(), 4U);
   EXPECT_EQ(j["units"][1]["contests"]["mayor"]["selections"]["cs-alice"], 2);
   EXPECT_EQ(j["audit"]["units_checked"], 2);
+  EXPECT_EQ(j["parties"][0], (json{{"id", "par-dem"}, {"name", "Democratic"}, {"abbreviation", "DEM"}}));
 }
 
 TEST(ResultsRender, NistErrListsTheDistrictAndTheLeavesInScope) {
@@ -293,7 +298,7 @@ Result<ResultsInput> gather(testing::ProjectionNode& node, GatherRequest request
 
 TEST(ResultsGather, JsonReadsRegistryElectionDistrictsAndRcvContestsOnly) {
   testing::ProjectionNode node(testing::actors(1));
-  Result<ResultsInput> in = gather(node, GatherRequest{"", false, 2});
+  Result<ResultsInput> in = gather(node, GatherRequest{"", false, 0, 2});
   ASSERT_TRUE(in.ok()) << in.error().message;
   EXPECT_EQ(in->election_id, "demo-2026");  // the last registered
   std::map<std::string, size_t> reads = node.reads();
@@ -312,7 +317,7 @@ TEST(ResultsGather, AllUnitsReadsEveryPageAndUnitAndMissingActorsAreZero) {
   testing::ProjectionNode::Actors actors = testing::actors(1);
   actors.erase(unit_key(testing::kEid, "prec-b"));  // never received a command
   testing::ProjectionNode node(actors);
-  Result<ResultsInput> in = gather(node, GatherRequest{"demo-2026", true, 1});
+  Result<ResultsInput> in = gather(node, GatherRequest{"demo-2026", true, 0, 1});
   ASSERT_TRUE(in.ok()) << in.error().message;
   EXPECT_EQ(in->directory_pages.size(), 1U);
   EXPECT_EQ(in->units.size(), 3U);
@@ -325,17 +330,17 @@ TEST(ResultsGather, AllUnitsReadsEveryPageAndUnitAndMissingActorsAreZero) {
 
 TEST(ResultsGather, ErrorsAreValues) {
   testing::ProjectionNode node(testing::actors(1));
-  Result<ResultsInput> missing = gather(node, GatherRequest{"nope", false, 4});
+  Result<ResultsInput> missing = gather(node, GatherRequest{"nope", false, 0, 4});
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
   EXPECT_EQ(missing.error().message, "election nope is not loaded");
   node.fail_key(unit_key(testing::kEid, "prec-a"), Error{ErrorCode::kUnavailable, "broken chain"});
-  Result<ResultsInput> failed = gather(node, GatherRequest{"demo-2026", true, 3});
+  Result<ResultsInput> failed = gather(node, GatherRequest{"demo-2026", true, 0, 3});
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(failed.error().code, ErrorCode::kUnavailable);
   EXPECT_NE(failed.error().message.find("election/demo-2026/unit/prec-a"), std::string::npos);
   testing::ProjectionNode empty({});
-  Result<ResultsInput> none = gather(empty, GatherRequest{"", false, 4});
+  Result<ResultsInput> none = gather(empty, GatherRequest{"", false, 0, 4});
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.error().code, ErrorCode::kNotFound);
 }
@@ -419,6 +424,10 @@ TEST(ResultsLive, SubscribersShareOneRecomputeAndSeeChanges) {
   ASSERT_TRUE(later.ok());
   EXPECT_NE(*later, *first);
   EXPECT_EQ(json::parse(*later)["status"], "unofficial-complete");
+  // A small election: every unit read for the audit, none listed.
+  EXPECT_TRUE(json::parse(*later)["audit"]["computed"].get<bool>());
+  EXPECT_EQ(json::parse(*later)["audit"]["units_checked"], 2);
+  EXPECT_FALSE(json::parse(*later).contains("units"));
 }
 
 }  // namespace

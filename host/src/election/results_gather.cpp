@@ -224,6 +224,10 @@ struct Gather : std::enable_shared_from_this<Gather> {
 
   void read_parts(ElectionSummary summary) {
     auto self = shared_from_this();
+    if (!request.all_units && summary.units > 0 && summary.units <= request.all_units_up_to) {
+      request.all_units = true;
+      input.all_units = true;
+    }
     if (!request.all_units) {
       std::vector<Read> reads = unit_reads(summary.district_units);
       for (Read& read : contest_reads(summary)) {

@@ -321,6 +321,7 @@ double percent_of(uint64_t part, uint64_t whole) {
 
 Audit audit_units(const std::vector<UnitResult>& units) {
   Audit audit;
+  audit.computed = true;
   std::unordered_map<std::string, std::vector<const UnitResult*>> leaves_of;
   for (const UnitResult& unit : units) {
     if (unit.leaf) {
@@ -512,7 +513,9 @@ Result<Results> build_results(const ResultsInput& input) {
       }
       out.contests.push_back(std::move(contest));
     }
-    out.audit = audit_units(units);
+    if (input.all_units) {
+      out.audit = audit_units(units);
+    }
     out.has_units = input.all_units;
     out.units = std::move(units);
     return out;
@@ -528,6 +531,7 @@ Result<ElectionSummary> summarize_election(std::string_view eid, std::string_vie
     ElectionState state = parse_election(eid, election_projection);
     ElectionSummary summary;
     summary.pages = state.definition.pages;
+    summary.units = state.definition.units;
     std::set<std::string> seen;
     for (const ContestDef& c : state.definition.contests) {
       if (c.rcv) {

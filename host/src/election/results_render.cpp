@@ -49,6 +49,14 @@ Json rounds_json(const std::vector<RoundResult>& rounds) {
   return out;
 }
 
+Json parties_json(const std::vector<Party>& parties) {
+  Json out = Json::array();
+  for (const Party& p : parties) {
+    out.push_back(Json{{"id", p.id}, {"name", p.name}, {"abbreviation", p.abbreviation}});
+  }
+  return out;
+}
+
 Json model_json(const Results& results) {
   Json contests = Json::array();
   for (const ContestResult& c : results.contests) {
@@ -82,7 +90,9 @@ Json model_json(const Results& results) {
            {"updated_ms", results.updated_ms},
            {"reporting", reporting_json(results.reporting)},
            {"contests", std::move(contests)},
-           {"audit", Json{{"units_checked", results.audit.units_checked},
+           {"parties", parties_json(results.parties)},
+           {"audit", Json{{"computed", results.audit.computed},
+                          {"units_checked", results.audit.units_checked},
                           {"pending", results.audit.pending},
                           {"differences", results.audit.differences}}}};
   if (results.has_units) {
@@ -476,6 +486,7 @@ std::string render_audit(const Results& results) {
   }
   Json out{{"election", results.id},
            {"status", results.status},
+           {"computed", results.audit.computed},
            {"units_checked", results.audit.units_checked},
            {"pending", results.audit.pending},
            {"differences", results.audit.differences},

@@ -49,14 +49,16 @@ Result<ResultsQuery> parse_results_query(const std::vector<std::pair<std::string
 ResultsService::ResultsService(node::NodeService& node, PostWork post)
     : shared_(std::make_shared<Shared>(node, std::move(post))) {}
 
-void ResultsService::compute(const std::shared_ptr<Shared>& shared, ResultsQuery query,
+void ResultsService::compute(const std::shared_ptr<Shared>& shared, ResultsQuery query, uint64_t all_units_up_to,
                              std::function<void(Result<RenderedResults>)> done) {
-  election::GatherRequest request{query.election, query.all_units, election::kDefaultGatherConcurrency};
+  election::GatherRequest request{query.election, query.all_units, all_units_up_to,
+                                  election::kDefaultGatherConcurrency};
   const election::ResultsFormat format = query.format;
+  const bool list_units = query.all_units;
   election::gather_results(
       shared->node, std::move(request),
-      [shared, format, done = std::move(done)](Result<election::ResultsInput> input) mutable {
-        auto work = [format, done = std::move(done), input = std::move(input)]() mutable {
+      [shared, format, list_units, done = std::move(done)](Result<election::ResultsInput> input) mutable {
+        auto work = [format, list_units, done = std::move(done), input = std::move(input)]() mutable {
           if (!input) {
             done(input.error());
             return;
@@ -66,6 +68,7 @@ void ResultsService::compute(const std::shared_ptr<Shared>& shared, ResultsQuery
             done(results.error());
             return;
           }
+          results->has_units = results->has_units && list_units;  // read for the audit only: not listed
           done(RenderedResults{election::render(*results, format), std::string(election::content_type(format))});
         };
         if (shared->post) {
@@ -77,7 +80,7 @@ void ResultsService::compute(const std::shared_ptr<Shared>& shared, ResultsQuery
 }
 
 void ResultsService::query(ResultsQuery query, std::function<void(Result<RenderedResults>)> done) {
-  compute(shared_, std::move(query), std::move(done));
+  compute(shared_, std::move(query), 0, std::move(done));
 }
 
 void ResultsService::latest_json(std::string election, std::function<void(Result<std::string>)> done) {
@@ -122,7 +125,7 @@ void ResultsService::latest_json(std::string election, std::function<void(Result
     live.running = true;
   }
   std::shared_ptr<Shared> shared = shared_;
-  compute(shared, ResultsQuery{election, election::ResultsFormat::kJson, false},
+  compute(shared, ResultsQuery{election, election::ResultsFormat::kJson, false}, kLiveAuditMaxUnits,
           [shared, election](Result<RenderedResults> rendered) {
             Result<std::string> json =
                 rendered ? Result<std::string>(std::move(rendered->body)) : Result<std::string>(rendered.error());

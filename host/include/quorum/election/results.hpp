@@ -115,6 +115,7 @@ struct Party {
 };
 
 struct Audit {
+  bool computed = false;       // every unit was read (else the counts below are 0)
   uint64_t units_checked = 0;  // roll-ups whose ballots equal their leaves' sum
   uint64_t pending = 0;        // roll-ups with effects still in flight
   std::vector<std::string> differences;
@@ -130,7 +131,7 @@ struct Results {
   std::vector<ContestResult> contests;
   std::vector<Candidate> candidates;
   std::vector<Party> parties;
-  bool has_units = false;       // `units` holds every unit of the election
+  bool has_units = false;       // `units` holds every unit of the election (json lists them)
   std::vector<UnitResult> units;  // directory order (when read)
   Audit audit;
 };
@@ -145,6 +146,7 @@ struct ElectionSummary {
   std::vector<std::string> rcv_contests;     // contest ids
   std::vector<std::string> district_units;   // distinct, definition order
   uint64_t pages = 0;
+  uint64_t units = 0;
 };
 Result<ElectionSummary> summarize_election(std::string_view eid, std::string_view election_projection);
 // Unit ids of a directory page, in page order.

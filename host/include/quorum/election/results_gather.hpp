@@ -30,6 +30,9 @@ inline constexpr size_t kDefaultGatherConcurrency = 32;
 struct GatherRequest {
   std::string election;  // empty: the last one registered
   bool all_units = false;
+  // Read every unit anyway when the election has at most this many (so the
+  // audit is computed for the live page of small elections); 0: never.
+  uint64_t all_units_up_to = 0;
   size_t concurrency = kDefaultGatherConcurrency;  // >= 1
 };
 

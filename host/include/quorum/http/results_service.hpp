@@ -33,6 +33,9 @@
 namespace quorum::http {
 
 inline constexpr int64_t kLiveMaxAgeMs = 900;
+// The live json reads every unit (so its audit is computed) for elections of
+// at most this many units; larger ones read only the district units.
+inline constexpr uint64_t kLiveAuditMaxUnits = 1000;
 inline constexpr size_t kMaxLiveElections = 64;
 inline constexpr size_t kMaxLiveWaiters = 4096;
 
@@ -76,7 +79,7 @@ class ResultsService {
     std::mutex mutex;
     std::map<std::string, Live> live;  // by requested election ("" = default)
   };
-  static void compute(const std::shared_ptr<Shared>& shared, ResultsQuery query,
+  static void compute(const std::shared_ptr<Shared>& shared, ResultsQuery query, uint64_t all_units_up_to,
                       std::function<void(Result<RenderedResults>)> done);
   std::shared_ptr<Shared> shared_;
 };
