@@ -100,5 +100,7 @@ using GroupRunner = std::function<std::optional<int>()>;
 GroupRunner add_cluster_commands(CLI::App& app, const Context& context);
 // ---- topology_commands.cpp: topology show|add-node|remove-node|drain|undrain
 GroupRunner add_topology_commands(CLI::App& app, const Context& context);
+// ---- results_commands.cpp: results [--election EID] [--format F] [-o FILE] [--summary]
+GroupRunner add_results_commands(CLI::App& app, const Context& context);
 
 }  // namespace quorum::ctl

@@ -228,8 +228,8 @@ def run_quorumd(quorumd, plugins, plugin_src, out):
                      "data": page_data}]
         for uid, leaf in (("county", False), ("prec-a", True), ("prec-b", True)):
             data = {"election": EID, "unit": unit(uid, leaf)}
-            commands.append({"key": f"election/{EID}/unit/{esc(uid)}", "id": f"configure/{EID}/{esc(uid)}/{sha16(data)}",
-                             "type": "configure", "data": data})
+            commands.append({"key": f"election/{EID}/unit/{esc(uid)}",
+                             "id": f"configure/{EID}/{esc(uid)}/{sha16(data)}", "type": "configure", "data": data})
         post(url, commands)
         browser = driver()
         try:

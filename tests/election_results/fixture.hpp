@@ -50,8 +50,16 @@ inline json definition() {
          {"rcv", false},
          {"ranks", 0},
          {"selections",
-          {{{"id", "cs-alice"}, {"name", "Alice Adams"}, {"candidates", {"can-alice"}}, {"party", "par-dem"}, {"write_in", false}},
-           {{"id", "cs-bob"}, {"name", "Bob Brown"}, {"candidates", {"can-bob"}}, {"party", "par-rep"}, {"write_in", false}},
+          {{{"id", "cs-alice"},
+            {"name", "Alice Adams"},
+            {"candidates", {"can-alice"}},
+            {"party", "par-dem"},
+            {"write_in", false}},
+           {{"id", "cs-bob"},
+            {"name", "Bob Brown"},
+            {"candidates", {"can-bob"}},
+            {"party", "par-rep"},
+            {"write_in", false}},
            {{"id", "cs-wi"}, {"name", "Write-in"}, {"candidates", json::array()}, {"party", ""}, {"write_in", true}}}}},
         {{"id", "prop-1"},
          {"name", "Proposition 1, \"Parks\""},
@@ -89,21 +97,39 @@ inline json unit_config(const std::string& id) {
   const json plain{{"votes_allowed", 1}, {"rcv", false}};
   const json ranked{{"votes_allowed", 1}, {"rcv", true}};
   if (id == "county") {
-    return {{"id", "county"}, {"name", "Demo County"}, {"type", "county"}, {"leaf", false},
-            {"parents", json::array()}, {"leaves", 2},
+    return {{"id", "county"},
+            {"name", "Demo County"},
+            {"type", "county"},
+            {"leaf", false},
+            {"parents", json::array()},
+            {"leaves", 2},
             {"contests", {{"council", ranked}, {"mayor", plain}, {"prop-1", plain}}}};
   }
   if (id == "prec-a") {
-    return {{"id", "prec-a"}, {"name", "Precinct A"}, {"type", "precinct"}, {"leaf", true},
-            {"parents", {"county"}}, {"leaves", 1}, {"contests", {{"council", ranked}, {"mayor", plain}}}};
+    return {{"id", "prec-a"},
+            {"name", "Precinct A"},
+            {"type", "precinct"},
+            {"leaf", true},
+            {"parents", {"county"}},
+            {"leaves", 1},
+            {"contests", {{"council", ranked}, {"mayor", plain}}}};
   }
   if (id == "prec-b") {
-    return {{"id", "prec-b"}, {"name", "Precinct B"}, {"type", "precinct"}, {"leaf", true},
-            {"parents", {"county"}}, {"leaves", 1},
+    return {{"id", "prec-b"},
+            {"name", "Precinct B"},
+            {"type", "precinct"},
+            {"leaf", true},
+            {"parents", {"county"}},
+            {"leaves", 1},
             {"contests", {{"council", ranked}, {"mayor", plain}, {"prop-1", plain}}}};
   }
-  return {{"id", "ward-9"}, {"name", "Ward 9"}, {"type", "ward"}, {"leaf", false}, {"parents", json::array()},
-          {"leaves", 0}, {"contests", {{"mayor", plain}}}};
+  return {{"id", "ward-9"},
+          {"name", "Ward 9"},
+          {"type", "ward"},
+          {"leaf", false},
+          {"parents", json::array()},
+          {"leaves", 0},
+          {"contests", {{"mayor", plain}}}};
 }
 
 inline const std::vector<std::string>& unit_ids() {
@@ -112,7 +138,10 @@ inline const std::vector<std::string>& unit_ids() {
 }
 
 inline json contest_count(uint64_t ballots, uint64_t over, uint64_t under, json selections) {
-  return {{"ballots", ballots}, {"overvotes", over}, {"undervotes", under}, {"selections", std::move(selections)},
+  return {{"ballots", ballots},
+          {"overvotes", over},
+          {"undervotes", under},
+          {"selections", std::move(selections)},
           {"write_in_ids", json::array()}};
 }
 
@@ -128,14 +157,8 @@ inline json leaf_contests(const std::string& id) {
 }
 
 inline json unit_projection(const std::string& id, int phase) {
-  json p{{"kind", "unit"},
-         {"config", unit_config(id)},
-         {"ballots", 0},
-         {"contests", json::object()},
-         {"reported", false},
-         {"reported_leaves", 0},
-         {"deltas", 0},
-         {"unconfigured_deltas", 0},
+  json p{{"kind", "unit"},    {"config", unit_config(id)}, {"ballots", 0}, {"contests", json::object()},
+         {"reported", false}, {"reported_leaves", 0},      {"deltas", 0},  {"unconfigured_deltas", 0},
          {"updated_ms", 0}};
   const bool a = phase >= 1;
   const bool b = phase >= 2;
@@ -200,8 +223,12 @@ inline json round(uint64_t k, json tally, uint64_t exhausted, json eliminated, j
   for (auto& [id, n] : tally.items()) {
     continuing += n.get<uint64_t>();
   }
-  return {{"continuing", continuing}, {"elected", std::move(elected)}, {"eliminated", std::move(eliminated)},
-          {"exhausted", exhausted}, {"round", k}, {"tally", std::move(tally)}};
+  return {{"continuing", continuing},
+          {"elected", std::move(elected)},
+          {"eliminated", std::move(eliminated)},
+          {"exhausted", exhausted},
+          {"round", k},
+          {"tally", std::move(tally)}};
 }
 
 inline json rcv_projection(int phase) {
@@ -217,18 +244,26 @@ inline json rcv_projection(int phase) {
   }
   json contests = json::object();
   if (ballots > 0) {
-    contests["council"] = {{"ballots", ballots}, {"candidates", {"c1", "c2", "c3"}}, {"rankings", json::array()},
-                           {"rounds", rounds}, {"winner", rounds.back()["elected"]}};
+    contests["council"] = {{"ballots", ballots},
+                           {"candidates", {"c1", "c2", "c3"}},
+                           {"rankings", json::array()},
+                           {"rounds", rounds},
+                           {"winner", rounds.back()["elected"]}};
   }
   return {{"contests", contests},
           {"cvrs", ballots},
-          {"rules", {{"contests", nullptr}, {"duplicates", "skip"}, {"max_rankings", nullptr},
-                     {"max_skipped_ranks", nullptr}, {"overvote", "exhaust_immediately"},
-                     {"tie_break", "previous_rounds_then_lexical"}}}};
+          {"rules",
+           {{"contests", nullptr},
+            {"duplicates", "skip"},
+            {"max_rankings", nullptr},
+            {"max_skipped_ranks", nullptr},
+            {"overvote", "exhaust_immediately"},
+            {"tie_break", "previous_rounds_then_lexical"}}}};
 }
 
 inline json registry_projection() {
-  return {{"kind", "registry"}, {"elections", {{{"id", "older-1"}, {"name", "Older"}}, {{"id", kEid}, {"name", "Demo"}}}}};
+  return {{"kind", "registry"},
+          {"elections", {{{"id", "older-1"}, {"name", "Older"}}, {{"id", kEid}, {"name", "Demo"}}}}};
 }
 
 // Actor key -> handler slot -> projection bytes, as a node would hold them.

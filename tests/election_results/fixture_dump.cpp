@@ -29,8 +29,8 @@ int main(int argc, char** argv) {
       return 2;
     }
     for (const auto& [name, format] : formats) {
-      const auto path = dir / (std::string(name) + "-" + std::to_string(phase) +
-                               (format == ResultsFormat::kCsv ? ".csv" : ".json"));
+      const auto path =
+          dir / (std::string(name) + "-" + std::to_string(phase) + (format == ResultsFormat::kCsv ? ".csv" : ".json"));
       std::ofstream(path, std::ios::binary) << render(*results, format);
       std::cout << path.string() << "\n";
     }

@@ -262,9 +262,10 @@ TEST(ResultsRender, CsvHasOneRowPerContestUnitAndSelectionQuoted) {
   }
   // mayor: 4 units x 3; prop-1: county, prec-b x 2; council: county, a, b x 3.
   EXPECT_EQ(rows, 12U + 4U + 9U);
-  EXPECT_NE(csv.find("prop-1,\"Proposition 1, \"\"Parks\"\"\",county,Demo County,county,false,2/2,2,0,1,prop-1-yes,Yes,,"
-                     "false,1\r\n"),
-            std::string::npos)
+  EXPECT_NE(
+      csv.find("prop-1,\"Proposition 1, \"\"Parks\"\"\",county,Demo County,county,false,2/2,2,0,1,prop-1-yes,Yes,,"
+               "false,1\r\n"),
+      std::string::npos)
       << csv;
 }
 
@@ -357,8 +358,8 @@ Answer get(http::Api& api, const std::string& target) {
   http::Request request{http::beast_http::verb::get, target, 11};
   std::promise<Answer> promise;
   std::optional<http::StreamRequest> stream = api.handle(request, [&promise](http::Response response) {
-    promise.set_value(Answer{response.result_int(), std::string(response[http::beast_http::field::content_type]),
-                             response.body()});
+    promise.set_value(
+        Answer{response.result_int(), std::string(response[http::beast_http::field::content_type]), response.body()});
   });
   EXPECT_FALSE(stream);
   return promise.get_future().get();

@@ -187,8 +187,9 @@ struct Gather : std::enable_shared_from_this<Gather> {
       }
       std::optional<std::string> bytes = slot_bytes(*view, kSlot);
       if (!bytes) {
-        self->fail(Error{ErrorCode::kNotFound, "election " + eid + " has no 'election' projection (is the election "
-                                                                  "plugin active?)"});
+        self->fail(Error{ErrorCode::kNotFound, "election " + eid +
+                                                   " has no 'election' projection (is the election "
+                                                   "plugin active?)"});
         return;
       }
       Result<ElectionSummary> summary = summarize_election(eid, *bytes);
@@ -204,9 +205,8 @@ struct Gather : std::enable_shared_from_this<Gather> {
   std::vector<Read> contest_reads(const ElectionSummary& summary) {
     std::vector<Read> reads;
     for (const std::string& cid : summary.rcv_contests) {
-      reads.push_back({contest_key(request.election, cid), kRcvSlot, [this, cid](std::string bytes) {
-                         input.rcv[cid] = std::move(bytes);
-                       }});
+      reads.push_back({contest_key(request.election, cid), kRcvSlot,
+                       [this, cid](std::string bytes) { input.rcv[cid] = std::move(bytes); }});
     }
     return reads;
   }
@@ -215,9 +215,8 @@ struct Gather : std::enable_shared_from_this<Gather> {
     std::vector<Read> reads;
     reads.reserve(ids.size());
     for (const std::string& id : ids) {
-      reads.push_back({unit_key(request.election, id), kSlot, [this, id](std::string bytes) {
-                         input.units[id] = std::move(bytes);
-                       }});
+      reads.push_back({unit_key(request.election, id), kSlot,
+                       [this, id](std::string bytes) { input.units[id] = std::move(bytes); }});
     }
     return reads;
   }
@@ -239,9 +238,8 @@ struct Gather : std::enable_shared_from_this<Gather> {
     pages.assign(summary.pages, std::nullopt);
     std::vector<Read> reads;
     for (uint64_t page = 0; page < summary.pages; ++page) {
-      reads.push_back({directory_key(request.election, page), kSlot, [this, page](std::string bytes) {
-                         pages[page] = std::move(bytes);
-                       }});
+      reads.push_back({directory_key(request.election, page), kSlot,
+                       [this, page](std::string bytes) { pages[page] = std::move(bytes); }});
     }
     auto contests = std::make_shared<std::vector<Read>>(contest_reads(summary));
     run_batch(node, std::move(reads), request.concurrency, [self, contests](Result<void> r) {
@@ -281,9 +279,9 @@ struct Gather : std::enable_shared_from_this<Gather> {
       fail(result.error());
       return;
     }
-    input.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+    input.now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     done(std::move(input));
   }
 };

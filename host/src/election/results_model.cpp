@@ -192,8 +192,8 @@ ElectionState parse_election(std::string_view eid, std::string_view bytes) {
   d.top = doc.strings(*def, "top");
   const auto contests = doc.array(*def, "contests");
   if (contests.size() > kMaxResultsContests) {
-    doc.fail("has " + std::to_string(contests.size()) + " contests (at most " +
-             std::to_string(kMaxResultsContests) + ")");
+    doc.fail("has " + std::to_string(contests.size()) + " contests (at most " + std::to_string(kMaxResultsContests) +
+             ")");
   }
   for (const msgpack::object& c : contests) {
     ContestDef contest;

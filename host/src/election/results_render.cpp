@@ -118,18 +118,28 @@ Json model_json(const Results& results) {
 // --- NIST SP 1500-100 v2
 
 Json text(const std::string& content) {
-  return Json{{"@type", "ElectionResults.InternationalizedText"},
-              {"Text", Json::array({Json{{"@type", "ElectionResults.LanguageString"},
-                                         {"Content", content},
-                                         {"Language", "en-us"}}})}};
+  return Json{
+      {"@type", "ElectionResults.InternationalizedText"},
+      {"Text",
+       Json::array({Json{{"@type", "ElectionResults.LanguageString"}, {"Content", content}, {"Language", "en-us"}}})}};
 }
 
 const std::set<std::string>& reporting_unit_types() {
-  static const std::set<std::string> types = {
-      "ballot-batch", "ballot-style-area", "borough", "city", "city-council", "combined-precinct", "congressional",
-      "country", "county", "county-council", "drop-box", "judicial", "municipality", "other", "polling-place",
-      "precinct", "school", "special", "split-precinct", "state", "state-house", "state-senate", "town",
-      "township", "utility", "village", "vote-center", "ward", "water"};
+  static const std::set<std::string> types = {"ballot-batch",   "ballot-style-area",
+                                              "borough",        "city",
+                                              "city-council",   "combined-precinct",
+                                              "congressional",  "country",
+                                              "county",         "county-council",
+                                              "drop-box",       "judicial",
+                                              "municipality",   "other",
+                                              "polling-place",  "precinct",
+                                              "school",         "special",
+                                              "split-precinct", "state",
+                                              "state-house",    "state-senate",
+                                              "town",           "township",
+                                              "utility",        "village",
+                                              "vote-center",    "ward",
+                                              "water"};
   return types;
 }
 
@@ -179,7 +189,8 @@ Json nist_json(const Results& results) {
   }
   Json gp_units = Json::array();
   for (const UnitResult& u : results.units) {
-    Json unit{{"@id", u.id}, {"@type", "ElectionResults.ReportingUnit"}, {"Name", text(u.name.empty() ? u.id : u.name)}};
+    Json unit{
+        {"@id", u.id}, {"@type", "ElectionResults.ReportingUnit"}, {"Name", text(u.name.empty() ? u.id : u.name)}};
     if (reporting_unit_types().contains(u.type)) {
       unit["Type"] = u.type;
     } else {
@@ -289,8 +300,8 @@ Json nist_json(const Results& results) {
   }
   const std::string generated = nist_time(results.generated_ms);
   const std::string date = results.date.empty() ? generated.substr(0, 10) : results.date;
-  std::string scope = results.top.empty() ? (results.units.empty() ? std::string() : results.units.front().id)
-                                          : results.top.front();
+  std::string scope =
+      results.top.empty() ? (results.units.empty() ? std::string() : results.units.front().id) : results.top.front();
   Json election{{"@type", "ElectionResults.Election"},
                 {"ElectionScopeId", scope},
                 {"StartDate", date},
@@ -454,10 +465,10 @@ std::string render_csv(const Results& results) {
       for (const SelectionResult& s : c.selections) {
         auto it = count->selections.find(s.id);
         const uint64_t votes = it == count->selections.end() ? 0 : it->second;
-        csv_row(out, {c.id, c.name, u.id, u.name, u.type, u.leaf ? "true" : "false", reported,
-                      std::to_string(count->ballots), std::to_string(count->overvotes),
-                      std::to_string(count->undervotes), s.id, s.name, s.party, s.write_in ? "true" : "false",
-                      std::to_string(votes)});
+        csv_row(out,
+                {c.id, c.name, u.id, u.name, u.type, u.leaf ? "true" : "false", reported,
+                 std::to_string(count->ballots), std::to_string(count->overvotes), std::to_string(count->undervotes),
+                 s.id, s.name, s.party, s.write_in ? "true" : "false", std::to_string(votes)});
       }
     }
   }

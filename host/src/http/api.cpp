@@ -333,8 +333,8 @@ void Api::election_results(Call& call) {
   results_.query(std::move(*query), [respond = call.respond, version = call.version,
                                      keep_alive = call.keep_alive](Result<RenderedResults> rendered) {
     if (!rendered) {
-      respond(json_response(http_status(rendered.error().code), error_json(rendered.error().message), version,
-                            keep_alive));
+      respond(
+          json_response(http_status(rendered.error().code), error_json(rendered.error().message), version, keep_alive));
       return;
     }
     Response response = make_response(200, std::move(rendered->body), rendered->content_type, version, keep_alive);
@@ -413,8 +413,8 @@ void Api::route(Call& call) {
     }
   } else if (path == "/" || path == "/index.html") {
     if (require(get, "GET")) {
-      Response response = make_response(200, std::string(results_page()), "text/html; charset=utf-8",
-                                        call.version, call.keep_alive);
+      Response response =
+          make_response(200, std::string(results_page()), "text/html; charset=utf-8", call.version, call.keep_alive);
       response.set(beast_http::field::cache_control, "no-cache");
       call.respond(std::move(response));
     }

@@ -93,7 +93,8 @@ void ResultsService::latest_json(std::string election, std::function<void(Result
         // Drop the least recently computed idle entry.
         auto oldest = shared_->live.end();
         for (auto e = shared_->live.begin(); e != shared_->live.end(); ++e) {
-          if (!e->second.running && (oldest == shared_->live.end() || e->second.computed_ms < oldest->second.computed_ms)) {
+          if (!e->second.running &&
+              (oldest == shared_->live.end() || e->second.computed_ms < oldest->second.computed_ms)) {
             oldest = e;
           }
         }

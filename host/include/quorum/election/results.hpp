@@ -36,12 +36,12 @@ inline constexpr size_t kMaxResultsContests = 10'000;
 // The raw projections read from the node (msgpack bytes of one handler slot).
 struct ResultsInput {
   std::string election_id;
-  std::string election;                         // slot "election" of election/EID
-  std::vector<std::string> directory_pages;     // slot "election" of election/EID/dir/N, any order
-  std::map<std::string, std::string> units;     // unit id -> slot "election" of its unit actor
-  std::map<std::string, std::string> rcv;       // contest id -> slot "rcv" of its contest actor
-  bool all_units = false;                       // every unit was read (units=all / nist-err / csv / audit)
-  int64_t now_ms = 0;                           // generation time (GeneratedDate, AP timestamp)
+  std::string election;                      // slot "election" of election/EID
+  std::vector<std::string> directory_pages;  // slot "election" of election/EID/dir/N, any order
+  std::map<std::string, std::string> units;  // unit id -> slot "election" of its unit actor
+  std::map<std::string, std::string> rcv;    // contest id -> slot "rcv" of its contest actor
+  bool all_units = false;                    // every unit was read (units=all / nist-err / csv / audit)
+  int64_t now_ms = 0;                        // generation time (GeneratedDate, AP timestamp)
 };
 
 struct Count {
@@ -131,7 +131,7 @@ struct Results {
   std::vector<ContestResult> contests;
   std::vector<Candidate> candidates;
   std::vector<Party> parties;
-  bool has_units = false;       // `units` holds every unit of the election (json lists them)
+  bool has_units = false;         // `units` holds every unit of the election (json lists them)
   std::vector<UnitResult> units;  // directory order (when read)
   Audit audit;
 };
@@ -143,8 +143,8 @@ Result<Results> build_results(const ResultsInput& input);
 
 // Parsers the gatherer needs before it can build (which keys to read next).
 struct ElectionSummary {
-  std::vector<std::string> rcv_contests;     // contest ids
-  std::vector<std::string> district_units;   // distinct, definition order
+  std::vector<std::string> rcv_contests;    // contest ids
+  std::vector<std::string> district_units;  // distinct, definition order
   uint64_t pages = 0;
   uint64_t units = 0;
 };
