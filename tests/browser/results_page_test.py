@@ -244,7 +244,7 @@ def run_quorumd(quorumd, plugins, plugin_src, out):
 
             def close(uid):
                 post(url, [{"key": f"election/{EID}/unit/{esc(uid)}", "id": f"close/{EID}/{esc(uid)}",
-                            "type": "close", "data": None}])
+                            "type": "close", "data": {}}])
 
             ballots("prec-a", ["cs-alice", "cs-alice", "cs-bob"])
             close("prec-a")

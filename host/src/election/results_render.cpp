@@ -151,15 +151,31 @@ Json vote_count(uint64_t count, const std::string& unit, std::optional<uint64_t>
   return out;
 }
 
-// The units a contest's counts are listed at: its district unit, then every
-// leaf with the contest in scope (what certified NIST reports list).
-std::vector<const UnitResult*> units_of_contest(const Results& results, const ContestResult& contest) {
-  std::vector<const UnitResult*> out;
+// Per contest, the units its counts are listed at: its district unit, then
+// every leaf with the contest in scope, in unit order (what certified NIST
+// reports list). One pass over the units for all contests.
+using ContestUnits = std::unordered_map<std::string, std::vector<const UnitResult*>>;
+ContestUnits units_of_contests(const Results& results) {
+  ContestUnits out;
+  std::unordered_map<std::string, const UnitResult*> by_id;
   for (const UnitResult& u : results.units) {
-    if (u.id == contest.district_id) {
-      out.insert(out.begin(), &u);
-    } else if (u.leaf && u.contests.contains(contest.id)) {
-      out.push_back(&u);
+    by_id.emplace(u.id, &u);
+  }
+  for (const ContestResult& c : results.contests) {
+    std::vector<const UnitResult*>& units = out[c.id];
+    if (auto it = by_id.find(c.district_id); it != by_id.end()) {
+      units.push_back(it->second);
+    }
+  }
+  for (const UnitResult& u : results.units) {
+    if (!u.leaf) {
+      continue;
+    }
+    for (const auto& [cid, count] : u.contests) {
+      auto it = out.find(cid);
+      if (it != out.end() && (it->second.empty() || it->second.front() != &u)) {
+        it->second.push_back(&u);
+      }
     }
   }
   return out;
@@ -214,8 +230,9 @@ Json nist_json(const Results& results) {
     candidates.push_back(std::move(candidate));
   }
   Json contests = Json::array();
+  const ContestUnits contest_units = units_of_contests(results);
   for (const ContestResult& c : results.contests) {
-    const std::vector<const UnitResult*> units = units_of_contest(results, c);
+    const std::vector<const UnitResult*>& units = contest_units.at(c.id);
     std::string type = "ElectionResults.CandidateContest";
     if (c.kind == "party") {
       type = "ElectionResults.PartyContest";
@@ -334,9 +351,10 @@ Json ap_json(const Results& results) {
   }
   const std::string stamp = iso_time_ms(results.updated_ms > 0 ? results.updated_ms : results.generated_ms);
   Json races = Json::array();
+  const ContestUnits contest_units = units_of_contests(results);
   for (const ContestResult& c : results.contests) {
     Json reporting_units = Json::array();
-    for (const UnitResult* u : units_of_contest(results, c)) {
+    for (const UnitResult* u : contest_units.at(c.id)) {
       const uint64_t total = u->leaf ? 1 : u->leaves;
       const uint64_t reported = u->leaf ? (u->reported ? 1 : 0) : u->reported_leaves;
       const Count* count = count_at(*u, c.id);

@@ -2,6 +2,7 @@
 #include <quorum/election/results_gather.hpp>
 #include <quorum/http/results_service.hpp>
 
+#include <cassert>
 #include <utility>
 
 namespace quorum::http {
@@ -80,7 +81,28 @@ void ResultsService::compute(const std::shared_ptr<Shared>& shared, ResultsQuery
 }
 
 void ResultsService::query(ResultsQuery query, std::function<void(Result<RenderedResults>)> done) {
-  compute(shared_, std::move(query), 0, std::move(done));
+  bool admitted = false;
+  {
+    std::lock_guard lock(shared_->mutex);
+    if (shared_->queries < kMaxResultsQueries) {
+      ++shared_->queries;
+      admitted = true;
+    }
+  }
+  if (!admitted) {
+    done(Error{ErrorCode::kResourceExhausted,
+               "too many results requests in flight (" + std::to_string(kMaxResultsQueries) + "); retry later"});
+    return;
+  }
+  std::shared_ptr<Shared> shared = shared_;
+  compute(shared_, std::move(query), 0, [shared, done = std::move(done)](Result<RenderedResults> rendered) {
+    {
+      std::lock_guard lock(shared->mutex);
+      assert(shared->queries > 0);
+      --shared->queries;
+    }
+    done(std::move(rendered));
+  });
 }
 
 void ResultsService::latest_json(std::string election, std::function<void(Result<std::string>)> done) {

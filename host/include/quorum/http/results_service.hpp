@@ -3,7 +3,8 @@
 // (quorum/election/results.hpp) and gatherer (results_gather.hpp).
 //
 // - query(): one answer of GET /v1/results: gathers the actors the format
-//   needs, builds, renders. Nothing is cached.
+//   needs, builds, renders. Nothing is cached; at most kMaxResultsQueries
+//   run at once (kResourceExhausted beyond).
 // - latest_json(): the page's json for an election, shared by every live
 //   subscriber: a model at most kLiveMaxAgeMs old is reused, and while one
 //   computation runs, later callers wait for it. So N subscribers of one
@@ -38,6 +39,9 @@ inline constexpr int64_t kLiveMaxAgeMs = 900;
 inline constexpr uint64_t kLiveAuditMaxUnits = 1000;
 inline constexpr size_t kMaxLiveElections = 64;
 inline constexpr size_t kMaxLiveWaiters = 4096;
+// GET /v1/results answers being computed at once (each may read every unit
+// of an election); more are answered 503.
+inline constexpr size_t kMaxResultsQueries = 8;
 
 using PostWork = std::function<void(std::function<void()>)>;
 
@@ -78,6 +82,7 @@ class ResultsService {
     PostWork post;
     std::mutex mutex;
     std::map<std::string, Live> live;  // by requested election ("" = default)
+    size_t queries = 0;                // query() calls in flight (guarded by mutex)
   };
   static void compute(const std::shared_ptr<Shared>& shared, ResultsQuery query, uint64_t all_units_up_to,
                       std::function<void(Result<RenderedResults>)> done);
