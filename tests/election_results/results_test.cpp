@@ -1,5 +1,6 @@
 // The results builder and its formats over hand-built projections
 // (fixture.hpp), the gatherer and the HTTP routes over a ProjectionNode.
+#include "election_results/certified_fixture.hpp"
 #include "election_results/fixture.hpp"
 #include "election_results/projection_node.hpp"
 
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <future>
+#include <set>
 #include <sstream>
 
 namespace quorum::election {
@@ -288,6 +290,61 @@ TEST(ResultsParsers, SummaryDirectoryAndRegistry) {
   EXPECT_FALSE(parse_results_format("xml"));
   EXPECT_EQ(iso_time_ms(1'793'730'000'123), "2026-11-03T18:20:00.123Z");
 }
+
+// nist-err from projections rebuilt out of NIST's certified results: every
+// count the certified file lists is listed at the same unit with the same
+// value, and nothing else but zeros.
+void expect_same_counts_as_certified(const std::string& name) {
+  const json certified = testing::load_json(std::string(QUORUM_TEST_DATA_DIR) + "/nist-cdf-test-method/" + name +
+                                            "/err-" + name + ".json");
+  Result<Results> results = build_results(testing::certified_input(certified, name));
+  ASSERT_TRUE(results.ok()) << results.error().message;
+  EXPECT_EQ(results->status, "unofficial-complete");
+  EXPECT_TRUE(results->audit.differences.empty()) << results->audit.differences.front();
+  const json ours = json::parse(render_nist_err(*results));
+  const json& our_contests = ours["Election"][0]["Contest"];
+  const json& their_contests = certified["Election"][0]["Contest"];
+  ASSERT_EQ(our_contests.size(), their_contests.size());
+  size_t compared = 0;
+  for (size_t i = 0; i < their_contests.size(); ++i) {
+    const json& theirs = their_contests[i];
+    const json& mine = our_contests[i];
+    ASSERT_EQ(mine["@id"], theirs["@id"]);
+    EXPECT_EQ(mine["@type"], theirs["@type"]) << theirs["@id"];
+    for (size_t k = 0; k < theirs["ContestSelection"].size(); ++k) {
+      std::map<std::string, json> listed;
+      for (const json& vc : mine["ContestSelection"][k]["VoteCounts"]) {
+        listed[vc["GpUnitId"]] = vc["Count"];
+      }
+      std::set<std::string> certified_units;
+      for (const json& vc : theirs["ContestSelection"][k]["VoteCounts"]) {
+        certified_units.insert(vc["GpUnitId"]);
+        ASSERT_TRUE(listed.contains(vc["GpUnitId"])) << theirs["@id"] << " " << vc["GpUnitId"];
+        EXPECT_EQ(listed[vc["GpUnitId"]], vc["Count"]) << theirs["@id"] << " " << vc["GpUnitId"];
+        ++compared;
+      }
+      for (const auto& [unit, count] : listed) {
+        if (!certified_units.contains(unit)) {
+          EXPECT_EQ(count, 0) << theirs["@id"] << " lists " << unit;
+        }
+      }
+    }
+    std::map<std::string, json> other;
+    for (const json& oc : mine["OtherCounts"]) {
+      other[oc["GpUnitId"]] = oc;
+    }
+    ASSERT_EQ(other.size(), theirs["OtherCounts"].size()) << theirs["@id"];
+    for (const json& oc : theirs["OtherCounts"]) {
+      ASSERT_TRUE(other.contains(oc["GpUnitId"]));
+      EXPECT_EQ(other[oc["GpUnitId"]]["Overvotes"], oc["Overvotes"]);
+      EXPECT_EQ(other[oc["GpUnitId"]]["Undervotes"], oc["Undervotes"]);
+    }
+  }
+  EXPECT_GT(compared, 20U);
+}
+
+TEST(ResultsCertified, NistErrOfGen03ListsWhatTheCertifiedFileLists) { expect_same_counts_as_certified("gen-03"); }
+TEST(ResultsCertified, NistErrOfGen01ListsWhatTheCertifiedFileLists) { expect_same_counts_as_certified("gen-01"); }
 
 // --- the gatherer over a node
 
