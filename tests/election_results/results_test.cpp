@@ -139,6 +139,20 @@ TEST(ResultsModel, ErrorsNameTheActorAndChangeNothing) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("kind 'directory'"), std::string::npos) << r.error().message;
 
+  // Empty projections (the handler never changed the actor) read as absent.
+  in = input(1);
+  in.units["prec-a"] = "";
+  in.rcv["council"] = "";
+  r = build_results(in);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(r->units[1].seen);
+  EXPECT_EQ(r->units[1].name, "Precinct A");
+  EXPECT_TRUE(contest(*r, "council").rounds.empty());
+  in.election = "";
+  r = build_results(in);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+
   in = input(1);
   in.election = std::string("\xc1", 1);  // never valid msgpack
   r = build_results(in);

@@ -17,10 +17,11 @@ namespace {
 constexpr std::string_view kSlot = "election";
 constexpr std::string_view kRcvSlot = "rcv";
 
-// The bytes of one handler slot of an actor view, or nullopt.
+// The bytes of one handler slot of an actor view, or nullopt (also for an
+// empty projection: the handler never changed that actor).
 std::optional<std::string> slot_bytes(const node::ActorView& view, std::string_view handler) {
   for (const auto& projection : view.projections) {
-    if (projection.handler == handler) {
+    if (projection.handler == handler && !projection.bytes.empty()) {
       return projection.bytes;
     }
   }

@@ -172,6 +172,9 @@ struct ElectionState {
 };
 
 ElectionState parse_election(std::string_view eid, std::string_view bytes) {
+  if (bytes.empty()) {  // the handler never changed the actor
+    throw NotDefined("election " + std::string(eid) + " has no definition yet (load it first)");
+  }
   const Doc doc(election_key(eid), bytes);
   doc.expect_kind("election");
   const msgpack::object* def = doc.value(doc.root(), "definition");
@@ -238,6 +241,9 @@ void read_config(const Doc& doc, const msgpack::object& config, UnitResult& unit
 }
 
 std::vector<UnitResult> parse_directory(std::string_view eid, std::string_view bytes) {
+  if (bytes.empty()) {
+    return {};
+  }
   const Doc doc(election_key(eid) + "/dir/?", bytes);
   doc.expect_kind("directory");
   std::vector<UnitResult> units;
@@ -252,6 +258,12 @@ std::vector<UnitResult> parse_directory(std::string_view eid, std::string_view b
 // Applies a unit actor's projection to `unit` (config from it when the
 // directory did not give one).
 void apply_unit(std::string_view eid, const std::string& id, std::string_view bytes, UnitResult& unit) {
+  if (bytes.empty()) {  // never changed by the handler: as if unread
+    if (unit.id.empty()) {
+      unit.id = id;
+    }
+    return;
+  }
   const Doc doc(unit_key(eid, id), bytes);
   doc.expect_kind("unit");
   const msgpack::object& root = doc.root();
@@ -279,6 +291,9 @@ void apply_unit(std::string_view eid, const std::string& id, std::string_view by
 }
 
 std::vector<RoundResult> parse_rounds(std::string_view eid, const std::string& cid, std::string_view bytes) {
+  if (bytes.empty()) {
+    return {};
+  }
   const Doc doc(contest_key(eid, cid) + " (rcv)", bytes);
   if (doc.root().type != msgpack::type::MAP) {
     doc.fail("is not a map");
@@ -550,6 +565,9 @@ Result<ElectionSummary> summarize_election(std::string_view eid, std::string_vie
 }
 
 Result<std::vector<std::string>> directory_unit_ids(std::string_view page_projection) {
+  if (page_projection.empty()) {
+    return std::vector<std::string>{};
+  }
   try {
     const Doc doc("a directory page", page_projection);
     doc.expect_kind("directory");
@@ -564,6 +582,9 @@ Result<std::vector<std::string>> directory_unit_ids(std::string_view page_projec
 }
 
 Result<std::optional<std::string>> last_registered_election(std::string_view registry_projection) {
+  if (registry_projection.empty()) {
+    return std::optional<std::string>{};
+  }
   try {
     const Doc doc(std::string(kElectionsKey), registry_projection);
     if (doc.root().type != msgpack::type::MAP) {

@@ -14,7 +14,8 @@
 // {"kind":"election","definition",...}, directory {"kind":"directory",...};
 // the rcv layout is plugins/rcv/rcv.hpp's. Keys are looked up by name, so
 // key order does not matter; a value of the wrong type is an error naming
-// the actor, never a guess.
+// the actor, never a guess. EMPTY bytes (a handler that never changed the
+// actor) read as absent: no definition, no counts, no rounds.
 #pragma once
 
 #include <quorum/host/result.hpp>
