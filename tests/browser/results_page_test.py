@@ -116,6 +116,10 @@ def run_fixture(server_bin, out):
                         "1 of 2 precincts reported", "Partial results: 1 of 2 precincts reported (50%)")
             assert "Elected after round 2: Carol Chen" in page.text('section[data-contest="council"]')
             assert "66.7%" in page.text('section[data-contest="mayor"] tr[data-selection="cs-alice"]')
+            # A ranked-choice contest's bars show its latest round; eliminated: "out".
+            page.expect("phase 1 council", "council", {"c1": "2", "c2": "1", "c3": "out"},
+                        "1 of 2 precincts reported", "Partial results")
+            assert "showing round 2" in page.text('section[data-contest="council"] [data-testid="caption"]')
             page.shot(out, "results-fixture-1.png")
             phase(2)
             page.expect("phase 2", "mayor", {"cs-alice": "2", "cs-bob": "2", "cs-wi": "1"},
@@ -162,9 +166,16 @@ def definition():
                           "votes_allowed": 1, "rcv": False, "ranks": 0,
                           "selections": [sel("cs-alice", "Alice Adams", ["can-alice"], "par-dem"),
                                          sel("cs-bob", "Bob Brown", ["can-bob"], "par-rep"),
-                                         sel("cs-wi", "Write-in", [], "", True)]}],
+                                         sel("cs-wi", "Write-in", [], "", True)]},
+                         {"id": "council", "name": "City Council", "kind": "candidate", "district": "county",
+                          "votes_allowed": 1, "rcv": True, "ranks": 3,
+                          "selections": [sel("c1", "Carol Chen", ["can-c1"]), sel("c2", "Dan Diaz", ["can-c2"]),
+                                         sel("c3", "Eve Evans", ["can-c3"])]}],
             "candidates": [{"id": "can-alice", "name": "Alice Adams", "party": "par-dem"},
-                           {"id": "can-bob", "name": "Bob Brown", "party": "par-rep"}],
+                           {"id": "can-bob", "name": "Bob Brown", "party": "par-rep"},
+                           {"id": "can-c1", "name": "Carol Chen", "party": ""},
+                           {"id": "can-c2", "name": "Dan Diaz", "party": ""},
+                           {"id": "can-c3", "name": "Eve Evans", "party": ""}],
             "parties": [{"id": "par-dem", "name": "Democratic", "abbreviation": "DEM"},
                         {"id": "par-rep", "name": "Republican", "abbreviation": "REP"}]}
 
@@ -173,19 +184,23 @@ def unit(uid, leaf):
     return {"id": uid, "name": {"county": "Demo County", "prec-a": "Precinct A", "prec-b": "Precinct B"}[uid],
             "type": "county" if not leaf else "precinct", "leaf": leaf,
             "parents": ["county"] if leaf else [], "leaves": 1 if leaf else 2,
-            "contests": {"mayor": {"votes_allowed": 1, "rcv": False}}}
+            "contests": {"council": {"votes_allowed": 1, "rcv": True}, "mayor": {"votes_allowed": 1, "rcv": False}}}
 
 
-def cvr(uid, n, choice):
+def mark(selection, rank=None):
+    position = {"@type": "CVR.SelectionPosition", "HasIndication": "yes", "NumberVotes": 1}
+    if rank is not None:
+        position["Rank"] = rank
+    return {"@type": "CVR.CVRContestSelection", "ContestSelectionId": selection, "SelectionPosition": [position]}
+
+
+def cvr(uid, n, choice, ranking):
+    """A ballot: `choice` for mayor, `ranking` (selection ids, first choice first) for the council."""
+    contests = [{"@type": "CVR.CVRContest", "ContestId": "mayor", "CVRContestSelection": [mark(choice)]},
+                {"@type": "CVR.CVRContest", "ContestId": "council",
+                 "CVRContestSelection": [mark(s, rank + 1) for rank, s in enumerate(ranking)]}]
     return {"@type": "CVR.CVR", "BallotStyleUnitId": uid, "UniqueId": f"{uid}-{n}", "CurrentSnapshotId": "s",
-            "CVRSnapshot": [{"@id": "s", "@type": "CVR.CVRSnapshot", "Type": "original",
-                             "CVRContest": [{"@type": "CVR.CVRContest", "ContestId": "mayor",
-                                             "CVRContestSelection": [{"@type": "CVR.CVRContestSelection",
-                                                                      "ContestSelectionId": choice,
-                                                                      "SelectionPosition": [{
-                                                                          "@type": "CVR.SelectionPosition",
-                                                                          "HasIndication": "yes",
-                                                                          "NumberVotes": 1}]}]}]}]}
+            "CVRSnapshot": [{"@id": "s", "@type": "CVR.CVRSnapshot", "Type": "original", "CVRContest": contests}]}
 
 
 def post(url, commands):
@@ -195,6 +210,35 @@ def post(url, commands):
         results = json.load(r)["results"]
     bad = [r for r in results if "error" in r]
     assert not bad, bad
+
+
+def check_formats(url, out):
+    """The other formats of the finished election: nist-err validates against NIST's schema."""
+    def fetch(fmt):
+        with urllib.request.urlopen(f"{url}/v1/results?election={EID}&format={fmt}", timeout=30) as r:
+            assert r.status == 200, (fmt, r.status)
+            return r.read().decode()
+    report = json.loads(fetch("nist-err"))
+    with open(os.path.join(out, "results-quorumd-nist-err.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    assert report["Status"] == "unofficial-complete", report["Status"]
+    schema_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "schemas",
+                               "NIST_V2_election_results_reporting.json")
+    try:
+        import jsonschema
+        with open(schema_path) as f:
+            errors = list(jsonschema.Draft4Validator(json.load(f)).iter_errors(report))
+        assert not errors, [e.message for e in errors[:5]]
+    except ImportError:
+        print("note: python3-jsonschema missing; nist-err not validated")
+    mayor = next(c for c in report["Election"][0]["Contest"] if c["@id"] == "mayor")
+    bob = next(s for s in mayor["ContestSelection"] if s["@id"] == "cs-bob")
+    assert {vc["GpUnitId"]: vc["Count"] for vc in bob["VoteCounts"]} == {"county": 3, "prec-a": 1, "prec-b": 2}, bob
+    audit = json.loads(fetch("audit"))
+    assert audit["ok"] and audit["units_checked"] == 1, audit
+    assert fetch("csv").startswith("contest_id,contest_name,unit_id")
+    ap = json.loads(fetch("ap"))
+    assert ap["races"][0]["reportingUnits"][0]["precinctsReporting"] == 2, ap
 
 
 def run_quorumd(quorumd, plugins, plugin_src, out):
@@ -240,24 +284,33 @@ def run_quorumd(quorumd, plugins, plugin_src, out):
 
             def ballots(uid, choices):
                 post(url, [{"key": f"election/{EID}/unit/{esc(uid)}", "id": f"cvr/{EID}/{esc(uid)}-{n}",
-                            "type": "cvr", "data": cvr(uid, n, c)} for n, c in enumerate(choices)])
+                            "type": "cvr", "data": cvr(uid, n, c, r)} for n, (c, r) in enumerate(choices)])
 
             def close(uid):
                 post(url, [{"key": f"election/{EID}/unit/{esc(uid)}", "id": f"close/{EID}/{esc(uid)}",
                             "type": "close", "data": {}}])
 
-            ballots("prec-a", ["cs-alice", "cs-alice", "cs-bob"])
+            # Council round 1: 1-1-1, the tie eliminates the smallest id (c1,
+            # rcv plugin rules); its ballot goes to c2, who wins round 2.
+            ballots("prec-a", [("cs-alice", ["c1", "c2"]), ("cs-alice", ["c2", "c1"]), ("cs-bob", ["c3", "c1"])])
             close("prec-a")
             page.expect("prec-a counted", "mayor", {"cs-alice": "2", "cs-bob": "1", "cs-wi": "0"},
                         "1 of 2 precincts reported", "Partial results: 1 of 2")
+            wait_for("council rounds (rcv plugin on the contest actor)",
+                     lambda: "Elected after round 2: Dan Diaz" in page.text('section[data-contest="council"]')
+                     or page.text('section[data-contest="council"]'))
             page.shot(out, "results-quorumd-1.png")
-            ballots("prec-b", ["cs-bob", "cs-bob"])
+            ballots("prec-b", [("cs-bob", ["c2"]), ("cs-bob", ["c2", "c3"])])
             close("prec-b")
             page.expect("all counted", "mayor", {"cs-alice": "2", "cs-bob": "3", "cs-wi": "0"},
                         "2 of 2 precincts reported", "All precincts reported: 2 of 2")
+            wait_for("council decided in round 1",
+                     lambda: "Elected after round 1: Dan Diaz" in page.text('section[data-contest="council"]')
+                     or page.text('section[data-contest="council"]'))
             page.shot(out, "results-quorumd-2.png")
         finally:
             browser.quit()
+        check_formats(url, out)
     finally:
         proc.terminate()
         try:
