@@ -1,8 +1,7 @@
 # quorum_election (Quorum::Election): elections on the host side (issue 6,
 # docs/election-actors.md): definitions (NIST pe-err, Dominion manifests)
 # and their hierarchy and load commands, CVR files as cvr commands. Used by
-# quorumctl and the tests. Sources of this library (others add theirs here):
-#   src/election/definition.cpp  src/election/dominion.cpp  src/election/cvr_reader.cpp
+# quorumctl and the tests. (Results are host/election_results.cmake.)
 # It reads CVRs with the tally plugin's header (plugins/tally/cvr_view.hpp)
 # so the host refuses exactly what the handlers would.
 find_package(nlohmann_json REQUIRED)

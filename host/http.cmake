@@ -18,10 +18,22 @@ target_include_directories(quorum_command_codec PUBLIC ${CMAKE_CURRENT_SOURCE_DI
 target_link_libraries(quorum_command_codec PUBLIC quorum_host msgpackc-cxx nlohmann_json::nlohmann_json)
 target_compile_features(quorum_command_codec PUBLIC cxx_std_20)
 
-add_library(quorum_http STATIC src/http/api.cpp src/http/server.cpp)
+# The live results page (GET /) is embedded from results_page.html at build
+# time (a raw string literal; re-generated when the HTML changes).
+file(READ ${CMAKE_CURRENT_SOURCE_DIR}/src/http/results_page.html QUORUM_RESULTS_PAGE_HTML)
+string(FIND "${QUORUM_RESULTS_PAGE_HTML}" ")QUORUM_PAGE\"" quorum_page_delimiter)
+if(NOT quorum_page_delimiter EQUAL -1)
+  message(FATAL_ERROR "results_page.html must not contain the raw-string delimiter )QUORUM_PAGE\"")
+endif()
+configure_file(src/http/results_page.cpp.in ${CMAKE_CURRENT_BINARY_DIR}/generated/results_page.cpp @ONLY)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/http/results_page.html)
+
+add_library(quorum_http STATIC src/http/api.cpp src/http/server.cpp src/http/results_service.cpp
+            ${CMAKE_CURRENT_BINARY_DIR}/generated/results_page.cpp)
 add_library(Quorum::Http ALIAS quorum_http)
 target_include_directories(quorum_http PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
-target_link_libraries(quorum_http PUBLIC quorum_command_codec quorum_host Boost::headers Threads::Threads)
+target_link_libraries(quorum_http PUBLIC quorum_command_codec quorum_host quorum_election_results Boost::headers
+                      Threads::Threads)
 target_compile_definitions(quorum_http PUBLIC BOOST_BEAST_USE_STD_STRING_VIEW BOOST_ASIO_NO_DEPRECATED)
 target_compile_features(quorum_http PUBLIC cxx_std_20)
 

@@ -102,5 +102,7 @@ GroupRunner add_cluster_commands(CLI::App& app, const Context& context);
 GroupRunner add_topology_commands(CLI::App& app, const Context& context);
 // ---- election_commands.cpp: election load|close, ingest (issue 6)
 GroupRunner add_election_commands(CLI::App& app, const Context& context);
+// ---- results_commands.cpp: results [--election EID] [--format F] [-o FILE] [--summary]
+GroupRunner add_results_commands(CLI::App& app, const Context& context);
 
 }  // namespace quorum::ctl

@@ -269,7 +269,8 @@ struct Api::Call {
   }
 };
 
-Api::Api(node::NodeService& node, ApiOptions options) : node_(node), options_(std::move(options)) {}
+Api::Api(node::NodeService& node, ApiOptions options)
+    : node_(node), options_(std::move(options)), results_(node, options_.post) {}
 
 Response Api::error_response(unsigned status, std::string_view message, unsigned version, bool keep_alive) {
   return json_response(status, error_json(message), version, keep_alive);
@@ -323,6 +324,25 @@ bool Api::authorised(Call& call) {
   return true;
 }
 
+void Api::election_results(Call& call) {
+  Result<ResultsQuery> query = parse_results_query(parse_query(call.query));
+  if (!query) {
+    call.error(query.error());
+    return;
+  }
+  results_.query(std::move(*query), [respond = call.respond, version = call.version,
+                                     keep_alive = call.keep_alive](Result<RenderedResults> rendered) {
+    if (!rendered) {
+      respond(
+          json_response(http_status(rendered.error().code), error_json(rendered.error().message), version, keep_alive));
+      return;
+    }
+    Response response = make_response(200, std::move(rendered->body), rendered->content_type, version, keep_alive);
+    response.set(beast_http::field::cache_control, "no-cache");
+    respond(std::move(response));
+  });
+}
+
 void Api::route(Call& call) {
   using beast_http::verb;
   const verb method = call.request.method();
@@ -373,8 +393,30 @@ void Api::route(Call& call) {
           })) {
         call.error(400, "query parameter 'prefix' must be at most 256 bytes of [A-Za-z0-9._:@/-]");
       } else {
-        call.stream = StreamRequest{std::move(prefix)};
+        call.stream = StreamRequest{std::move(prefix), false, {}};
       }
+    }
+  } else if (path == "/v1/results") {
+    if (require(get, "GET")) {
+      election_results(call);
+    }
+  } else if (path == "/v1/results/events") {
+    if (require(get, "GET")) {
+      Result<ResultsQuery> query = parse_results_query(parse_query(call.query));
+      if (!query) {
+        call.error(query.error());
+      } else if (query->format != election::ResultsFormat::kJson || query->all_units) {
+        call.error(400, "/v1/results/events streams the json format only (parameter: election)");
+      } else {
+        call.stream = StreamRequest{{}, true, query->election};
+      }
+    }
+  } else if (path == "/" || path == "/index.html") {
+    if (require(get, "GET")) {
+      Response response =
+          make_response(200, std::string(results_page()), "text/html; charset=utf-8", call.version, call.keep_alive);
+      response.set(beast_http::field::cache_control, "no-cache");
+      call.respond(std::move(response));
     }
   } else if (path == "/v1/health") {
     if (require(get, "GET")) {

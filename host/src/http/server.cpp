@@ -43,7 +43,9 @@ struct Server::State {
   bool stopped = false;
 
   State(node::NodeService& node, ServerOptions opts)
-      : api(node, ApiOptions{opts.token, opts.body_limit_bytes}), options(std::move(opts)) {}
+      : api(node, ApiOptions{opts.token, opts.body_limit_bytes,
+                             [this](std::function<void()> job) { net::post(ioc, std::move(job)); }}),
+        options(std::move(opts)) {}
 
   void accept();
 };
@@ -60,6 +62,8 @@ constexpr std::string_view kStreamHeader =
     "\r\n"
     "retry: 2000\n\n";
 
+constexpr std::chrono::milliseconds kResultsPollInterval{1000};
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   using HeaderParser = beast_http::request_parser<beast_http::empty_body>;
@@ -69,6 +73,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         state_(state),
         metrics_(state.api.metrics()),
         heartbeat_(stream_.get_executor()),
+        results_timer_(stream_.get_executor()),
         refuse_(refuse) {
     if (!refuse_) {
       metrics_->connections_active.fetch_add(1);
@@ -238,7 +243,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       net::post(self->stream_.get_executor(),
                 [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
     });
-    if (stream) {
+    if (stream && stream->results) {
+      start_results_stream(std::move(stream->election));
+    } else if (stream) {
       start_stream(std::move(stream->prefix));
     }
   }
@@ -268,15 +275,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // --- Server-Sent Events
-  void start_stream(std::string prefix) {
+  // Counts the stream against max_streams and queues the SSE header; false
+  // (answered 503) when the bound is reached.
+  bool open_stream() {
     if (metrics_->streams_active.fetch_add(1) >= state_.options.max_streams) {
       metrics_->streams_active.fetch_sub(1);
       write_counted(Api::error_response(503, "too many open streams; retry later", 11, false));
-      return;
+      return false;
     }
     streaming_ = true;
     metrics_->count_response(200);
     queue_.emplace_back(kStreamHeader);
+    return true;
+  }
+
+  void start_stream(std::string prefix) {
+    if (!open_stream()) {
+      return;
+    }
     std::weak_ptr<Connection> weak = weak_from_this();
     auto executor = stream_.get_executor();
     subscription_ = state_.api.node().subscribe(
@@ -291,6 +307,62 @@ class Connection : public std::enable_shared_from_this<Connection> {
     flush();
     arm_heartbeat();
     watch_peer();
+  }
+
+  // GET /v1/results/events: about once a second, the election's json
+  // (shared by every subscriber: ResultsService::latest_json), sent only
+  // when it differs from what this subscriber got last.
+  void start_results_stream(std::string election) {
+    if (!open_stream()) {
+      return;
+    }
+    results_election_ = std::move(election);
+    flush();
+    poll_results();
+    arm_heartbeat();
+    watch_peer();
+  }
+
+  void poll_results() {
+    if (closed_) {
+      return;
+    }
+    std::weak_ptr<Connection> weak = weak_from_this();
+    auto executor = stream_.get_executor();
+    state_.api.results().latest_json(results_election_, [weak, executor](Result<std::string> json) {
+      net::post(executor, [weak, json = std::move(json)]() mutable {
+        if (auto self = weak.lock()) {
+          self->on_results(std::move(json));
+        }
+      });
+    });
+  }
+
+  void on_results(Result<std::string> json) {
+    if (closed_) {
+      return;
+    }
+    std::string event;
+    if (json) {
+      std::string& text = *json;
+      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) {
+        text.pop_back();
+      }
+      event = "event: results\ndata: " + text + "\n\n";
+    } else {
+      nlohmann::json error{{"error", json.error().message}, {"status", http_status(json.error().code)}};
+      event = "event: error\ndata: " + node::dump_json(error) + "\n\n";
+    }
+    if (event != last_results_event_) {
+      last_results_event_ = event;
+      enqueue(std::move(event));
+    }
+    results_timer_.expires_after(kResultsPollInterval);
+    results_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) {
+        self->poll_results();
+      }
+    });
   }
 
   void enqueue(std::string text) {
@@ -360,6 +432,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     closed_ = true;
     subscription_.reset();
     heartbeat_.cancel();
+    results_timer_.cancel();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.socket().close(ignored);
@@ -373,6 +446,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<beast_http::request_parser<beast_http::string_body>> chunked_parser_;
   std::string body_;
   net::steady_timer heartbeat_;
+  net::steady_timer results_timer_;
+  std::string results_election_;
+  std::string last_results_event_;
   std::unique_ptr<node::Subscription> subscription_;
   std::deque<std::string> queue_;
   std::array<char, 256> peer_bytes_{};

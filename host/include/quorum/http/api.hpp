@@ -18,6 +18,7 @@
 #pragma once
 
 #include <quorum/host/result.hpp>
+#include <quorum/http/results_service.hpp>
 #include <quorum/node/node_service.hpp>
 
 #include <boost/beast/http.hpp>
@@ -68,11 +69,17 @@ class HttpMetrics {
 struct ApiOptions {
   std::string token;  // empty: every client may POST
   size_t body_limit_bytes = kDefaultBodyLimitBytes;
+  // Where results are built and rendered (the server's I/O threads); empty:
+  // on the node callback thread.
+  PostWork post = {};
 };
 
-// GET /v1/stream: what the connection must serve as Server-Sent Events.
+// GET /v1/stream or /v1/results/events: what the connection must serve as
+// Server-Sent Events (results: the election's json whenever it changes).
 struct StreamRequest {
   std::string prefix;
+  bool results = false;
+  std::string election = {};  // results only; empty: the last registered
 };
 
 class Api {
@@ -89,6 +96,7 @@ class Api {
 
   const std::shared_ptr<HttpMetrics>& metrics() const noexcept { return metrics_; }
   node::NodeService& node() noexcept { return node_; }
+  ResultsService& results() noexcept { return results_; }
   const ApiOptions& options() const noexcept { return options_; }
 
   // An error answer {"error": message} (503 carries Retry-After: 1).
@@ -108,11 +116,13 @@ class Api {
   void plugin_op(Call& call, std::string_view name, std::string_view op);
   void plugin_status(Call& call, std::string_view name);
   void plugin_divergences(Call& call, std::string_view name);
+  void election_results(Call& call);
   bool authorised(Call& call);
 
   node::NodeService& node_;
   const ApiOptions options_;
   std::shared_ptr<HttpMetrics> metrics_ = std::make_shared<HttpMetrics>();
+  ResultsService results_;
   std::atomic<bool> stopping_{false};
 };
 
