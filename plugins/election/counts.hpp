@@ -7,6 +7,8 @@
 //   overvotes       += CVRContest.Overvotes, else N when marks > N (N = votes_allowed, known)
 //   undervotes      += CVRContest.Undervotes, else N - marks when marks < N
 //   ballots         += 1 per ballot containing the contest (once, even if listed twice)
+// A ranked-choice contest (config "rcv") counts ballots only: its rounds are
+// the rcv plugin's, at the contest actor the ballot is forwarded to.
 // Counts add: a roll-up's counts are the sum of its leaves' deltas, and
 // adding is commutative and associative, so the order effects arrive in
 // does not matter.
@@ -170,6 +172,15 @@ inline void count_ballot(const cvr::Ballot& ballot, const UnitConfig& config, Fl
     contest.id = cid;
     contest.ballots = 1;
     contest.first = static_cast<uint32_t>(out.selections.size());
+    if (configured != nullptr && configured->rcv) {
+      // Ranked-choice: marks at every rank are not plurality votes (nor an
+      // overvote); the rounds are tabulated at the contest actor, so a unit
+      // counts only the ballots that hold the contest.
+      for (; i < order.size() && ballot.contests[order[i]].id == cid; ++i) {
+      }
+      out.contests.push_back(contest);
+      continue;
+    }
     for (; i < order.size() && ballot.contests[order[i]].id == cid; ++i) {
       const cvr::ContestMarks& marks = ballot.contests[order[i]];
       for (uint32_t k = marks.first; k < marks.first + marks.count; ++k) {

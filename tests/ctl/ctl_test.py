@@ -210,7 +210,14 @@ class QuorumctlTest(unittest.TestCase):
         for n in range(2):
             self.assertEqual(self.ctl("send", prefix + "p1", "--type", "cvr", "--id", f"t-{n}",
                                       "--data", json.dumps(ballot("alice", n)))[0], 0)
-        out, err = tail.communicate(timeout=40)
+        # The two events must arrive as they commit, not when the stream's
+        # read buffer fills or --seconds runs out (a bug once held them).
+        try:
+            out, err = tail.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            tail.kill()
+            tail.communicate()
+            self.fail("tail did not print its 2 events within 15 s of their commit (--seconds is 30)")
         self.assertEqual(tail.returncode, 0, err)
         events = [json.loads(line) for line in out.strip().splitlines()]
         self.assertEqual([e["seq"] for e in events], [1, 2])

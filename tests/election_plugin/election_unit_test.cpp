@@ -388,7 +388,12 @@ TEST(ElectionPlugin, CvrCountsLikeTheTallyAndSendsDeltasToEveryParent) {
   EXPECT_EQ(p1["contests"]["mayor"]["overvotes"], 1);
   EXPECT_EQ(p1["contests"]["mayor"]["undervotes"], 0);
   EXPECT_EQ(p1["contests"]["mayor"]["selections"], json({{"m-a", 1}, {"m-wi", 1}}));
-  EXPECT_EQ(p1["contests"]["council"]["undervotes"], 1);
+  // Council is ranked-choice: the unit counts the ballot, not its ranked
+  // marks as plurality votes (no undervote, no selection votes).
+  EXPECT_EQ(p1["contests"]["council"]["ballots"], 1);
+  EXPECT_EQ(p1["contests"]["council"]["undervotes"], 0);
+  EXPECT_EQ(p1["contests"]["council"]["overvotes"], 0);
+  EXPECT_TRUE(p1["contests"]["council"]["selections"].empty()) << p1["contests"]["council"];
   EXPECT_EQ(p1["updated_ms"], 1000);
   // Effects: a delta to each parent in sorted order, then the rcv forward.
   ASSERT_EQ(result.effects.size(), 3u);

@@ -332,7 +332,10 @@ Result<Response> HttpClient::stream(std::string_view target, std::chrono::millis
     parser.get().body().data = chunk.data();
     parser.get().body().size = chunk.size();
     impl_->stream->expires_at(idle_expiry());
-    http::async_read(*impl_->stream, impl_->buffer, parser, [&](const beast::error_code& ec, size_t) { result = ec; });
+    // read_some, not read: read() returns only when the chunk is full or the
+    // stream ends, which would hold a small event back until then.
+    http::async_read_some(*impl_->stream, impl_->buffer, parser,
+                          [&](const beast::error_code& ec, size_t) { result = ec; });
     impl_->run();
     if (result == http::error::need_buffer) {
       result = {};
