@@ -100,5 +100,7 @@ using GroupRunner = std::function<std::optional<int>()>;
 GroupRunner add_cluster_commands(CLI::App& app, const Context& context);
 // ---- topology_commands.cpp: topology show|add-node|remove-node|drain|undrain
 GroupRunner add_topology_commands(CLI::App& app, const Context& context);
+// ---- gen_commands.cpp: gen (a synthetic election's NIST files)
+GroupRunner add_gen_commands(CLI::App& app, const Context& context);
 
 }  // namespace quorum::ctl

@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
 
   GroupRunner cluster_runner = add_cluster_commands(app, context);
   GroupRunner topology_runner = add_topology_commands(app, context);
+  GroupRunner gen_runner = add_gen_commands(app, context);
 
   try {
     app.parse(argc, argv);
@@ -98,7 +99,7 @@ int main(int argc, char** argv) {
   context.timeout = std::chrono::seconds(timeout_s);
   context.progress = !no_progress;
 
-  for (const GroupRunner* runner : {&cluster_runner, &topology_runner}) {
+  for (const GroupRunner* runner : {&cluster_runner, &topology_runner, &gen_runner}) {
     if (std::optional<int> code = (*runner)()) {
       return *code;
     }
