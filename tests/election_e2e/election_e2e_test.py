@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+"""End-to-end election tests (label election): a real replicated cluster, the whole path
+file -> `quorumctl election load` -> `quorumctl ingest` -> roll-ups -> `quorumctl results`.
+
+    election_e2e_test.py --quorumctl PATH --data DIR --schemas DIR --case gen-03|gen-01|dominion [--keep]
+
+Each case starts its own cluster with `quorumctl cluster up --replicated` (4 DCs x 2 nodes,
+embedded topology, the quorumd beside quorumctl and the build's plugins), and stops it at the
+end (`cluster down`, also on failure). The definition is loaded through one node, ballots are
+ingested through another and results read through a third, so every step crosses the router.
+
+gen-03, gen-01 (NIST test elections, tests/data/nist-cdf-test-method):
+  - `election load pe-err-<case>.json`, `ingest cvr-<case>.json` (0 refused);
+  - wait until every precinct reported and the export is stable;
+  - `results --format nist-err`: validates against the NIST SP 1500-100 v2 schema, Status is
+    unofficial-complete, and every VoteCounts Count and every OtherCounts figure of the
+    certified err-<case>.json equals the export's (same contest, selection, GpUnitId);
+  - `ingest` again: every ballot a duplicate, nothing refused, and the export is unchanged.
+dominion (tests/data/dominion-sf-2020, a real Dominion 5.10 export):
+  - `election load DIR --format dominion`, `ingest CvrExport_24940.json`;
+  - per contest and candidate, the results equal an independent reading of the same JSON
+    written here (Sessions -> current of Original/Modified -> Cards -> Contests -> Marks with
+    IsVote), matched by the manifests' names (contest Description, candidate Description).
+
+Exit 77 (ctest SKIP) when this quorumctl has no `election`, `ingest` or `results` command yet.
+Standard library plus python3-jsonschema.
+"""
+import argparse
+import collections
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+STEP_TIMEOUT_S = 180
+SETTLE_TIMEOUT_S = 90
+
+
+class Failure(Exception):
+    pass
+
+
+def run(args, timeout=STEP_TIMEOUT_S, ok_codes=(0,)):
+    """Runs a command; returns (code, stdout, stderr); raises Failure on an unexpected code."""
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode not in ok_codes:
+        raise Failure(f"{' '.join(args)} exited {proc.returncode}\nstdout: {proc.stdout[-2000:]}\n"
+                      f"stderr: {proc.stderr[-2000:]}")
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def subcommands(quorumctl, *words):
+    """The subcommand names `quorumctl [words] --help` lists (`X --help` exits 0 even for an unknown X)."""
+    proc = subprocess.run([quorumctl, *words, "--help"], capture_output=True, text=True, timeout=30)
+    names = set()
+    listing = False
+    for line in proc.stdout.splitlines():
+        if line.startswith("Subcommands:"):
+            listing = True
+        elif listing and line.startswith("  ") and line.split():
+            names.add(line.split()[0])
+        elif listing and line.strip() and not line.startswith(" "):
+            listing = False
+    return names
+
+
+def has_command(quorumctl, *words):
+    """True when `quorumctl words...` exists, checked level by level."""
+    for depth in range(len(words)):
+        if words[depth] not in subcommands(quorumctl, *words[:depth]):
+            return False
+    return True
+
+
+class Cluster:
+    def __init__(self, quorumctl, work):
+        self.quorumctl = quorumctl
+        self.dir = os.path.join(work, "cluster")
+        self.urls = []
+
+    def __enter__(self):
+        run([self.quorumctl, "cluster", "up", "--dir", self.dir, "--replicated"], timeout=180)
+        with open(os.path.join(self.dir, "cluster.json")) as f:
+            self.urls = [node["url"] for node in json.load(f)["nodes"]]
+        if len(self.urls) != 8:
+            raise Failure(f"expected 8 nodes, cluster.json names {len(self.urls)}")
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run([self.quorumctl, "cluster", "down", "--dir", self.dir], capture_output=True, timeout=120)
+        return False
+
+    def ctl(self, node, *args, **kw):
+        return run([self.quorumctl, "--node", self.urls[node % len(self.urls)], "--no-progress", *args], **kw)
+
+
+def ingest_counts(stdout):
+    """Parses `ingested N ballots (D duplicates, R refused) in S s`."""
+    for line in stdout.splitlines():
+        words = line.replace("(", " ").replace(")", " ").replace(",", " ").split()
+        if len(words) >= 7 and words[0] == "ingested" and words[2] == "ballots":
+            return int(words[1]), int(words[3]), int(words[5])
+    raise Failure(f"no 'ingested N ballots (D duplicates, R refused)' line in: {stdout!r}")
+
+
+def results(cluster, node, election, fmt, units=False):
+    args = ["results", "--election", election, "--format", fmt]
+    _, out, _ = cluster.ctl(node, *args)
+    return json.loads(out) if fmt in ("json", "nist-err") else out
+
+
+def wait_complete(cluster, election, expected_ballots=None):
+    """Until every leaf reported and two exports a second apart are equal; returns the export."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    previous = None
+    last = None
+    while time.monotonic() < deadline:
+        summary = results(cluster, 2, election, "json")
+        reporting = summary.get("reporting", {})
+        export = results(cluster, 3, election, "nist-err")
+        complete = reporting.get("total", 0) > 0 and reporting.get("reported") == reporting.get("total")
+        last = (reporting, summary.get("status"))
+        if complete and export == previous:
+            return summary, export
+        previous = export if complete else None
+        time.sleep(1.0)
+    raise Failure(f"results did not settle in {SETTLE_TIMEOUT_S} s (last reporting/status: {last})")
+
+
+def validate(instance, schema_path):
+    import jsonschema  # python3-jsonschema (scripts/deps)
+    with open(schema_path) as f:
+        schema = json.load(f)
+    errors = sorted(jsonschema.Draft4Validator(schema).iter_errors(instance), key=lambda e: list(e.path))
+    if errors:
+        detail = "\n".join(f"  {list(e.path)}: {e.message[:300]}" for e in errors[:10])
+        raise Failure(f"{len(errors)} schema errors against {os.path.basename(schema_path)}:\n{detail}")
+
+
+def err_counts(report):
+    """(contest, selection, gpunit) -> Count (Type 'total' when the unit has it, else the sum of
+    its types), and (contest, gpunit) -> OtherCounts figures, from an ERR ElectionReport."""
+    votes = {}
+    others = {}
+    for election in report.get("Election", []):
+        for contest in election.get("Contest", []):
+            cid = contest["@id"]
+            for selection in contest.get("ContestSelection", []):
+                by_unit = collections.defaultdict(dict)
+                for count in selection.get("VoteCounts", []):
+                    by_unit[count["GpUnitId"]][count.get("Type", "total")] = \
+                        by_unit[count["GpUnitId"]].get(count.get("Type", "total"), 0) + count["Count"]
+                for unit, types in by_unit.items():
+                    votes[(cid, selection["@id"], unit)] = types["total"] if "total" in types else sum(types.values())
+            for other in contest.get("OtherCounts", []):
+                figures = {k: v for k, v in other.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+                others[(cid, other["GpUnitId"])] = figures
+    return votes, others
+
+
+def compare_with_certified(certified, export):
+    cert_votes, cert_others = err_counts(certified)
+    exp_votes, exp_others = err_counts(export)
+    if not cert_votes:
+        raise Failure("the certified report has no VoteCounts (wrong file?)")
+    problems = []
+    for key, count in sorted(cert_votes.items()):
+        got = exp_votes.get(key)
+        if got is None and count == 0:
+            continue  # a zero the export leaves out is the same count
+        if got != count:
+            problems.append(f"VoteCounts {key}: certified {count}, export {got}")
+    for key, figures in sorted(cert_others.items()):
+        got = exp_others.get(key, {})
+        for name, value in figures.items():
+            if got.get(name, 0 if value == 0 else None) != value:
+                problems.append(f"OtherCounts {key} {name}: certified {value}, export {got.get(name)}")
+    if problems:
+        raise Failure(f"{len(problems)} counts differ from the certified results:\n  " + "\n  ".join(problems[:40]))
+    return len(cert_votes), len(cert_others)
+
+
+def nist_case(args, work, case):
+    data = os.path.join(args.data, "nist-cdf-test-method", case)
+    pe_err = os.path.join(data, f"pe-err-{case}.json")
+    cvr = os.path.join(data, f"cvr-{case}.json")
+    with open(cvr) as f:
+        ballots = len(json.load(f)["CVR"])
+    with open(os.path.join(data, f"err-{case}.json")) as f:
+        certified = json.load(f)
+    election = case
+    with Cluster(args.quorumctl, work) as cluster:
+        _, out, _ = cluster.ctl(0, "election", "load", pe_err, "--id", election)
+        print(out.strip())
+        _, out, _ = cluster.ctl(1, "ingest", cvr, "--election", election)
+        print(out.strip())
+        n, duplicates, refused = ingest_counts(out)
+        if (n, duplicates, refused) != (ballots, 0, 0):
+            raise Failure(f"first ingest: expected {ballots} ballots, 0 duplicates, 0 refused; got {n}, "
+                          f"{duplicates}, {refused}")
+        summary, export = wait_complete(cluster, election)
+        validate(export, os.path.join(args.schemas, "NIST_V2_election_results_reporting.json"))
+        if export.get("Status") != "unofficial-complete":
+            raise Failure(f"export Status is {export.get('Status')!r}, expected 'unofficial-complete'")
+        if summary.get("status") != "unofficial-complete":
+            raise Failure(f"/v1/results status is {summary.get('status')!r}, expected 'unofficial-complete'")
+        checked = compare_with_certified(certified, export)
+        print(f"{case}: {checked[0]} VoteCounts and {checked[1]} OtherCounts equal the certified results")
+
+        # Re-ingesting changes nothing: every ballot is a duplicate, the export is the same.
+        _, out, _ = cluster.ctl(4, "ingest", cvr, "--election", election)
+        n, duplicates, refused = ingest_counts(out)
+        if duplicates != ballots or refused != 0:
+            raise Failure(f"second ingest: expected {ballots} duplicates and 0 refused; got {n} ballots, "
+                          f"{duplicates} duplicates, {refused} refused")
+        time.sleep(2.0)
+        again = results(cluster, 5, election, "nist-err")
+        if err_counts(again) != err_counts(export) or again.get("Status") != export.get("Status"):
+            raise Failure("the export changed after re-ingesting the same file")
+        print(f"{case}: re-ingest: {duplicates} duplicates, export unchanged")
+
+
+def dominion_reading(directory, export_name):
+    """Independent tally of a Dominion CvrExport: {contest name: {candidate name: votes}} for the
+    current card images (Modified when it is current, else Original), marks with IsVote (every
+    rank of a ranked-choice contest, as the handlers count selections). Also the number of
+    sessions (ballots)."""
+    def manifest(name):
+        with open(os.path.join(directory, name)) as f:
+            return {item["Id"]: item for item in json.load(f)["List"]}
+    contests = manifest("ContestManifest.json")
+    candidates = manifest("CandidateManifest.json")
+    with open(os.path.join(directory, export_name)) as f:
+        export = json.load(f)
+    tally = collections.defaultdict(collections.Counter)
+    sessions = 0
+    for session in export["Sessions"]:
+        sessions += 1
+        image = session.get("Modified") if session.get("Modified") and session["Modified"].get("IsCurrent") \
+            else session["Original"]
+        for card in image.get("Cards", []):
+            for contest in card.get("Contests", []):
+                info = contests[contest["Id"]]
+                for mark in contest.get("Marks", []):
+                    if not mark.get("IsVote"):
+                        continue
+                    tally[info["Description"]][candidates[mark["CandidateId"]]["Description"]] += 1
+    return tally, sessions
+
+
+def norm(name):
+    return " ".join(str(name).split()).casefold()
+
+
+def dominion_case(args, work):
+    directory = os.path.join(args.data, "dominion-sf-2020")
+    expected, sessions = dominion_reading(directory, "CvrExport_24940.json")
+    if not expected:
+        raise Failure("the independent reading found no votes (wrong file?)")
+    election = "sf-2020"
+    with Cluster(args.quorumctl, work) as cluster:
+        _, out, _ = cluster.ctl(0, "election", "load", directory, "--format", "dominion", "--id", election)
+        print(out.strip())
+        _, out, _ = cluster.ctl(1, "ingest", os.path.join(directory, "CvrExport_24940.json"), "--election",
+                                election, "--format", "dominion")
+        print(out.strip())
+        n, duplicates, refused = ingest_counts(out)
+        if refused != 0 or n != sessions:
+            raise Failure(f"ingest: expected {sessions} ballots and 0 refused; got {n} ballots, {refused} refused")
+        summary, _ = wait_complete(cluster, election)
+        by_name = {norm(c["name"]): c for c in summary["contests"]}
+        problems = []
+        compared = 0
+        for contest_name, counts in sorted(expected.items()):
+            contest = by_name.get(norm(contest_name))
+            if contest is None:
+                problems.append(f"contest {contest_name!r} is not in the results")
+                continue
+            got = {norm(s["name"]): s["votes"] for s in contest["selections"]}
+            for candidate, votes in sorted(counts.items()):
+                compared += 1
+                if got.get(norm(candidate), 0) != votes:
+                    problems.append(f"{contest_name} / {candidate}: independent {votes}, results "
+                                    f"{got.get(norm(candidate))}")
+            for candidate, votes in got.items():
+                if votes and candidate not in {norm(c) for c in counts}:
+                    problems.append(f"{contest_name} / {candidate}: results {votes}, independent reading 0")
+        if problems:
+            raise Failure(f"{len(problems)} Dominion counts differ:\n  " + "\n  ".join(problems[:40]))
+        print(f"dominion: {compared} contest/candidate totals over {len(expected)} contests equal the "
+              f"independent reading ({sessions} ballots)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quorumctl", required=True)
+    parser.add_argument("--data", required=True, help="tests/data")
+    parser.add_argument("--schemas", required=True, help="tests/data/schemas")
+    parser.add_argument("--case", required=True, choices=("gen-03", "gen-01", "dominion"))
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args()
+    for words in (("election", "load"), ("ingest",), ("results",)):
+        if not has_command(args.quorumctl, *words):
+            print(f"SKIP: this quorumctl has no `{' '.join(words)}` command yet (the election is not merged)")
+            return SKIP
+    work = tempfile.mkdtemp(prefix=f"quorum-e2e-{args.case}-")
+    ok = False
+    try:
+        if args.case == "dominion":
+            dominion_case(args, work)
+        else:
+            nist_case(args, work, args.case)
+        ok = True
+    except (Failure, subprocess.TimeoutExpired) as error:
+        print(f"FAIL ({args.case}): {error}\nwork dir kept: {work}", file=sys.stderr)
+    finally:
+        if ok and not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.dont_write_bytecode = True
+    sys.exit(main())
