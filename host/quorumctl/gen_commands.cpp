@@ -60,9 +60,14 @@ int run_gen(const GenOptions& options, const Context& context, bool json_out) {
               << "\n";
     return kExitOk;
   }
-  std::cout << "wrote " << written->definition.string() << ": " << p.units << " units (" << p.precincts
-            << " precincts, " << p.counties << " counties, " << p.congressional << " congressional and " << p.house
-            << " state-house districts), " << p.contests << " contests\n";
+  auto count = [](uint64_t n, const char* one, const char* many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+  };
+  std::cout << "wrote " << written->definition.string() << ": " << count(p.units, "unit", "units") << " ("
+            << count(p.precincts, "precinct", "precincts") << ", " << count(p.counties, "county", "counties") << ", "
+            << p.congressional << " congressional and "
+            << count(p.house, "state-house district", "state-house districts") << "), "
+            << count(p.contests, "contest", "contests") << "\n";
   std::cout << "wrote " << written->cvr_files.size() << " CVR file" << (written->cvr_files.size() == 1 ? "" : "s")
             << " (" << p.ballots << " ballots): " << written->cvr_files.front().string()
             << (written->cvr_files.size() > 1 ? " ..." : "") << "\n";
