@@ -26,7 +26,7 @@ synthetic (`quorumctl gen`, 24 precincts x 25 ballots in 3 CVR files):
     counties, districts, the city, the state) has exactly the ballots, over/undervotes and
     selection votes of an independent tally of the files over the definition's
     ComposingGpUnitIds, and the ranked-choice contest's first round and winner equal an
-    independent instant runoff.
+    independent instant runoff; the NIST export validates and is unofficial-complete.
 
 Exit 77 (ctest SKIP) when this quorumctl has no `election` or `ingest` command yet; without a
 `results` command the same GET /v1/results it would make is read directly (noted in the output).
@@ -417,7 +417,10 @@ def synthetic_case(args, work):
         n, duplicates, refused = ingest_counts(out)
         if (n, refused) != (24 * 25, 0):
             raise Failure(f"ingest: expected 600 ballots and 0 refused; got {n} ({duplicates} duplicates), {refused}")
-        summary, _ = wait_complete(cluster, election)
+        summary, export = wait_complete(cluster, election)
+        validate(export, os.path.join(args.schemas, "NIST_V2_election_results_reporting.json"))
+        if export.get("Status") != "unofficial-complete":
+            raise Failure(f"export Status is {export.get('Status')!r}, expected 'unofficial-complete'")
         url = cluster.urls[6] + "/v1/results?" + urllib.parse.urlencode({"election": election, "units": "all"})
         with urllib.request.urlopen(url, timeout=60) as response:
             full = json.loads(response.read())
