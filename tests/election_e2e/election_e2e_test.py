@@ -136,10 +136,11 @@ def results(cluster, node, election, fmt):
 
 
 def wait_complete(cluster, election):
-    """Until every leaf reported and two exports a second apart have the same counts; returns the
-    json summary and the last export."""
+    """Until every leaf reported and three exports a second apart have the same counts; returns
+    the json summary and the last export."""
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     previous = None
+    same = 0
     last = None
     while time.monotonic() < deadline:
         summary = results(cluster, 2, election, "json")
@@ -147,8 +148,11 @@ def wait_complete(cluster, election):
         export = results(cluster, 3, election, "nist-err")
         complete = reporting.get("total", 0) > 0 and reporting.get("reported") == reporting.get("total")
         last = (reporting, summary.get("status"))
-        counts = (err_counts(export), export.get("Status"))  # not GeneratedDate: it is the time of the export
-        if complete and counts == previous:
+        # Roll-up deltas are effects and may still be arriving when the last precinct has reported:
+        # wait for three equal exports (not GeneratedDate: it is the time of the export).
+        counts = (err_counts(export), export.get("Status"), json.dumps(summary.get("contests"), sort_keys=True))
+        same = same + 1 if complete and counts == previous else 0
+        if same >= 2:
             return summary, export
         previous = counts if complete else None
         time.sleep(1.0)

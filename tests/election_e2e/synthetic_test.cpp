@@ -62,6 +62,12 @@ TEST(SyntheticPlan, ShapeFollowsPrecincts) {
   EXPECT_EQ(plan->house, kMaxStateHouseDistricts);
   EXPECT_EQ(plan->units, 1 + 60 + 12 + 40 + 1 + 100'000u);
   EXPECT_EQ(plan->contests, 2 + 12 + 40 + 60 + 1 + 1u);  // bounded: the definition fits one command
+  options.ballots_per_precinct = 1'500;  // the scale: 1.5e8 ballots in files of 100,000
+  options.cvrs_per_file = kMaxCvrsPerFile;
+  plan = make_plan(options);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->ballots, 150'000'000u);
+  EXPECT_EQ(plan->files, 1'500u);
   options.precincts = 1;
   plan = make_plan(options);
   ASSERT_TRUE(plan.ok());
