@@ -1,14 +1,15 @@
 # quorum_election (Quorum::Election): elections on the host side (issue 6,
 # docs/election-actors.md): definitions (NIST pe-err, Dominion manifests)
-# and their hierarchy and load commands, CVR files as cvr commands. Used by
-# quorumctl and the tests. (Results are host/election_results.cmake.)
+# and their hierarchy and load commands, CVR files as cvr commands, and
+# synthetic elections (quorumctl gen). Used by quorumctl and the tests. (Results are host/election_results.cmake.)
 # It reads CVRs with the tally plugin's header (plugins/tally/cvr_view.hpp)
 # so the host refuses exactly what the handlers would.
 find_package(nlohmann_json REQUIRED)
 add_library(quorum_election STATIC
   src/election/definition.cpp
   src/election/dominion.cpp
-  src/election/cvr_reader.cpp)
+  src/election/cvr_reader.cpp
+  src/election/synthetic.cpp)
 add_library(Quorum::Election ALIAS quorum_election)
 target_include_directories(quorum_election
   PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include

@@ -104,5 +104,7 @@ GroupRunner add_topology_commands(CLI::App& app, const Context& context);
 GroupRunner add_election_commands(CLI::App& app, const Context& context);
 // ---- results_commands.cpp: results [--election EID] [--format F] [-o FILE] [--summary]
 GroupRunner add_results_commands(CLI::App& app, const Context& context);
+// ---- gen_commands.cpp: gen (a synthetic election's NIST files)
+GroupRunner add_gen_commands(CLI::App& app, const Context& context);
 
 }  // namespace quorum::ctl

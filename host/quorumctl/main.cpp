@@ -90,6 +90,7 @@ int main(int argc, char** argv) {
   GroupRunner topology_runner = add_topology_commands(app, context);
   GroupRunner election_runner = add_election_commands(app, context);
   GroupRunner results_runner = add_results_commands(app, context);
+  GroupRunner gen_runner = add_gen_commands(app, context);
 
   try {
     app.parse(argc, argv);
@@ -100,7 +101,8 @@ int main(int argc, char** argv) {
   context.timeout = std::chrono::seconds(timeout_s);
   context.progress = !no_progress;
 
-  for (const GroupRunner* runner : {&cluster_runner, &topology_runner, &election_runner, &results_runner}) {
+  for (const GroupRunner* runner :
+       {&cluster_runner, &topology_runner, &election_runner, &results_runner, &gen_runner}) {
     if (std::optional<int> code = (*runner)()) {
       return *code;
     }

@@ -152,8 +152,11 @@ Json vote_count(uint64_t count, const std::string& unit, std::optional<uint64_t>
 }
 
 // Per contest, the units its counts are listed at: its district unit, then
-// every leaf with the contest in scope, in unit order (what certified NIST
-// reports list). One pass over the units for all contests.
+// every other unit with the contest in scope (roll-ups and leaves), in unit
+// order. Certified NIST reports list the election's scope (the county) and
+// the precincts, even for a contest whose district is a congressional one;
+// every such unit is in scope, so the export holds each certified count
+// (and the other roll-ups' counts too). One pass over the units.
 using ContestUnits = std::unordered_map<std::string, std::vector<const UnitResult*>>;
 ContestUnits units_of_contests(const Results& results) {
   ContestUnits out;
@@ -168,9 +171,6 @@ ContestUnits units_of_contests(const Results& results) {
     }
   }
   for (const UnitResult& u : results.units) {
-    if (!u.leaf) {
-      continue;
-    }
     for (const auto& [cid, count] : u.contests) {
       auto it = out.find(cid);
       if (it != out.end() && (it->second.empty() || it->second.front() != &u)) {
