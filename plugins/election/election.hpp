@@ -187,6 +187,18 @@ inline std::string from_payload(std::string_view from) {
   return bytes_of(buffer);
 }
 
+// A leaf's "reported" effect: who, and how many ballots it holds for good.
+inline std::string reported_payload(std::string_view from, uint64_t ballots) {
+  msgpack::sbuffer buffer(64);
+  Packer packer(buffer);
+  packer.pack_map(2);
+  pack_string(packer, "ballots");
+  packer.pack_uint64(ballots);
+  pack_string(packer, "from");
+  pack_string(packer, from);
+  return bytes_of(buffer);
+}
+
 // Reads a "delta" payload into `counts` and `from`; "" or why not.
 inline std::string read_delta(const MsgView& data, std::string& from, FlatCounts& counts) {
   if (!data.is_map()) {
@@ -399,15 +411,27 @@ struct ElectionHandler {
     using namespace handler_detail;
     const MsgView& data = message.data_view;
     if (!data.is_map() || !string_field(data, "from")) {
-      return Outcome::reject("reported needs {\"from\": unit id}");
+      return Outcome::reject("reported needs {\"from\": unit id, \"ballots\": uint}");
+    }
+    uint64_t ballots = 0;  // absent: a leaf closed before the count was sent
+    if (const std::optional<MsgView> field = data.find("ballots")) {
+      const std::optional<uint64_t> number = field->as_uint();
+      if (!number) {
+        return Outcome::reject("reported: 'ballots' must be a non-negative integer");
+      }
+      ballots = *number;
     }
     parse(projection);
     if (std::string error = claim(projection, kind); !error.empty()) {
       return Outcome::reject(error);
     }
+    if (projection.reported_ballots > UINT64_MAX - ballots) {
+      return Outcome::reject("reported from " + std::string(*string_field(data, "from")) + ": a count would overflow");
+    }
     projection.dirty = true;
     projection.kind = kind;
     projection.reported_leaves += 1;
+    projection.reported_ballots += ballots;
     touch(projection, message.time_ms);
     return Outcome::accept();
   }
@@ -579,7 +603,7 @@ struct ElectionHandler {
     }
     std::vector<quorum::sdk::Effect> effects;
     effects.reserve(projection.config.parents.size() + 1);
-    const std::string payload = from_payload(unit);
+    const std::string payload = reported_payload(unit, projection.counts.ballots);
     for (const std::string& parent : projection.config.parents) {
       effects.push_back({quorum::election::unit_key(eid, parent), "reported", payload});
     }
@@ -587,6 +611,7 @@ struct ElectionHandler {
     projection.dirty = true;
     projection.reported = true;
     projection.reported_leaves += 1;
+    projection.reported_ballots += projection.counts.ballots;
     touch(projection, message.time_ms);
     return Outcome::accept(std::move(effects));
   }

@@ -54,8 +54,10 @@ struct ElectionProjection {
   bool reported = false;
   uint64_t deltas = 0;
   uint64_t unconfigured_deltas = 0;
-  // kElection and kUnit
+  // kElection and kUnit: reported leaves, and the ballots they held when
+  // they closed (a roll-up whose ballots equal it has every delta of them).
   uint64_t reported_leaves = 0;
+  uint64_t reported_ballots = 0;
   // kElection, kUnit, kContest: envelope time of the last change (max).
   int64_t updated_ms = 0;
 
@@ -163,6 +165,8 @@ inline void parse(ElectionProjection& projection) {
       out.reported = *flag;
     } else if (key == "reported_leaves") {
       out.reported_leaves = uint_of(entry.value, key);
+    } else if (key == "reported_ballots") {
+      out.reported_ballots = uint_of(entry.value, key);
     } else if (key == "deltas") {
       out.deltas = uint_of(entry.value, key);
     } else if (key == "unconfigured_deltas") {
@@ -206,11 +210,13 @@ inline void encode(msgpack::packer<msgpack::sbuffer>& packer, const ElectionProj
       }
       return;
     case ActorKind::kElection:
-      packer.pack_map(4);
+      packer.pack_map(5);
       pack_string(packer, "kind");
       pack_string(packer, "election");
       pack_string(packer, "definition");
       raw_or_nil(projection.definition);
+      pack_string(packer, "reported_ballots");
+      packer.pack_uint64(projection.reported_ballots);
       pack_string(packer, "reported_leaves");
       packer.pack_uint64(projection.reported_leaves);
       pack_string(packer, "updated_ms");
@@ -226,7 +232,7 @@ inline void encode(msgpack::packer<msgpack::sbuffer>& packer, const ElectionProj
       raw_or_nil(projection.units);
       return;
     case ActorKind::kUnit:
-      packer.pack_map(9);
+      packer.pack_map(10);
       pack_string(packer, "kind");
       pack_string(packer, "unit");
       pack_string(packer, "config");
@@ -241,6 +247,8 @@ inline void encode(msgpack::packer<msgpack::sbuffer>& packer, const ElectionProj
       } else {
         packer.pack_false();
       }
+      pack_string(packer, "reported_ballots");
+      packer.pack_uint64(projection.reported_ballots);
       pack_string(packer, "reported_leaves");
       packer.pack_uint64(projection.reported_leaves);
       pack_string(packer, "deltas");

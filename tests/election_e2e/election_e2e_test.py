@@ -330,7 +330,8 @@ def dominion_case(args, work):
 def synthetic_tally(directory):
     """Independent tally of `quorumctl gen` files: per unit (precincts and every roll-up, by the
     definition's ComposingGpUnitIds) and contest: ballots, overvotes, undervotes and selections
-    (votes of allocable positions, the handlers' rule); and the ranked-choice contest's rankings."""
+    (votes of allocable positions, the handlers' rule; a ranked-choice contest counts ballots only
+    at units); and the ranked-choice contest's rankings."""
     (pe_path,) = [os.path.join(directory, f) for f in os.listdir(directory) if f.startswith("pe-err-")]
     with open(pe_path) as f:
         pe = json.load(f)
@@ -354,17 +355,20 @@ def synthetic_tally(directory):
             for contest in snapshot["CVRContest"]:
                 counts = leaf[unit][contest["ContestId"]]
                 counts["ballots"] += 1
+                if contest["ContestId"] in rcv:
+                    # Ranked-choice: units count the ballot only; the rounds come from the rankings.
+                    ranked = [(position["Rank"], selection["ContestSelectionId"])
+                              for selection in contest.get("CVRContestSelection", [])
+                              for position in selection["SelectionPosition"] if "Rank" in position]
+                    if ranked:
+                        rankings[contest["ContestId"]].append([sid for _, sid in sorted(ranked)])
+                    continue
                 counts["overvotes"] += contest.get("Overvotes", 0)
                 counts["undervotes"] += contest.get("Undervotes", 0)
-                ranked = []
                 for selection in contest.get("CVRContestSelection", []):
                     for position in selection["SelectionPosition"]:
                         if position.get("IsAllocable") != "no":
                             counts["selections"][selection["ContestSelectionId"]] += position.get("NumberVotes", 1)
-                        if "Rank" in position:
-                            ranked.append((position["Rank"], selection["ContestSelectionId"]))
-                if contest["ContestId"] in rcv and ranked:
-                    rankings[contest["ContestId"]].append([sid for _, sid in sorted(ranked)])
 
     def atoms(uid):
         parts = units[uid].get("ComposingGpUnitIds") or []

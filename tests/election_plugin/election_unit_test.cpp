@@ -305,6 +305,7 @@ TEST(ElectionPlugin, ConfigureZeroFillsContestsInScope) {
                       {"ballots", 0},
                       {"contests", {{"council", zero}, {"mayor", zero}}},
                       {"reported", false},
+                      {"reported_ballots", 0},
                       {"reported_leaves", 0},
                       {"deltas", 0},
                       {"unconfigured_deltas", 0},
@@ -315,8 +316,9 @@ TEST(ElectionPlugin, ConfigureZeroFillsContestsInScope) {
   for (auto it = ordered.begin(); it != ordered.end(); ++it) {
     keys.push_back(it.key());
   }
-  EXPECT_EQ(keys, (std::vector<std::string>{"kind", "config", "ballots", "contests", "reported", "reported_leaves",
-                                            "deltas", "unconfigured_deltas", "updated_ms"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"kind", "config", "ballots", "contests", "reported",
+                                            "reported_ballots", "reported_leaves", "deltas",
+                                            "unconfigured_deltas", "updated_ms"}));
   std::vector<std::string> contest_keys;
   for (auto it = ordered["contests"]["mayor"].begin(); it != ordered["contests"]["mayor"].end(); ++it) {
     contest_keys.push_back(it.key());
@@ -525,6 +527,9 @@ TEST(ElectionPlugin, DeltaRefusals) {
 TEST(ElectionPlugin, CloseReportsOnceToEveryParentAndTheElection) {
   Loaded loaded;
   ElectionSim& sim = loaded.sim;
+  // Two ballots, their deltas not yet delivered: the close carries the count.
+  ASSERT_TRUE(sim.command("election/e1/unit/p1", "b1", "cvr", 10, ballot("p1", {{"mayor", {"m-a"}}}, "b1")).ok());
+  ASSERT_TRUE(sim.command("election/e1/unit/p1", "b2", "cvr", 20, ballot("p1", {{"mayor", {"m-b"}}}, "b2")).ok());
   const auto first = sim.command("election/e1/unit/p1", "close/e1/p1", "close", 50, json::object());
   ASSERT_TRUE(first.ok()) << first.error;
   ASSERT_EQ(first.effects.size(), 3u);
@@ -533,11 +538,12 @@ TEST(ElectionPlugin, CloseReportsOnceToEveryParentAndTheElection) {
   EXPECT_EQ(first.effects[2]["to"], "election/e1");
   for (const json& effect : first.effects) {
     EXPECT_EQ(effect["type"], "reported");
-    EXPECT_EQ(effect["data"], json({{"from", "p1"}}));
+    EXPECT_EQ(effect["data"], json({{"ballots", 2}, {"from", "p1"}}));
   }
   const json p1 = sim.projection_json("election/e1/unit/p1");
   EXPECT_EQ(p1["reported"], true);
   EXPECT_EQ(p1["reported_leaves"], 1);
+  EXPECT_EQ(p1["reported_ballots"], 2);
   EXPECT_EQ(p1["updated_ms"], 50);
   // Closing again (another command id): accepted, no change, no effect.
   const std::string before = sim.projection("election/e1/unit/p1");
@@ -546,10 +552,18 @@ TEST(ElectionPlugin, CloseReportsOnceToEveryParentAndTheElection) {
   EXPECT_TRUE(again.effects.empty());
   EXPECT_EQ(sim.projection("election/e1/unit/p1"), before);
   sim.deliver_all(70);
-  EXPECT_EQ(sim.projection_json("election/e1/unit/county")["reported_leaves"], 1);
-  EXPECT_EQ(sim.projection_json("election/e1/unit/district")["reported_leaves"], 1);
-  EXPECT_EQ(sim.projection_json("election/e1"),
-            json({{"kind", "election"}, {"definition", nullptr}, {"reported_leaves", 1}, {"updated_ms", 70}}));
+  for (const char* rollup : {"election/e1/unit/county", "election/e1/unit/district"}) {
+    const json unit = sim.projection_json(rollup);
+    EXPECT_EQ(unit["reported_leaves"], 1) << rollup;
+    // Every delta of the reported leaf arrived: ballots == reported_ballots.
+    EXPECT_EQ(unit["reported_ballots"], 2) << rollup;
+    EXPECT_EQ(unit["ballots"], 2) << rollup;
+  }
+  EXPECT_EQ(sim.projection_json("election/e1"), json({{"kind", "election"},
+                                                      {"definition", nullptr},
+                                                      {"reported_ballots", 2},
+                                                      {"reported_leaves", 1},
+                                                      {"updated_ms", 70}}));
 }
 
 TEST(ElectionPlugin, CloseRefusals) {
@@ -563,12 +577,16 @@ TEST(ElectionPlugin, CloseRefusals) {
 TEST(ElectionPlugin, ReportedRefusalsAndTheElectionActorKeepsItsDefinition) {
   ElectionSim sim(plugin());
   ASSERT_TRUE(sim.command("election/e1", "d", "definition", 1, definition()).ok());
-  ASSERT_TRUE(sim.command("election/e1", "r1", "reported", 40, {{"from", "p1"}}).ok());
+  ASSERT_TRUE(sim.command("election/e1", "r1", "reported", 40, {{"from", "p1"}, {"ballots", 7}}).ok());
+  ASSERT_TRUE(sim.command("election/e1", "r2", "reported", 30, {{"from", "p2"}}).ok());  // no count: 0
   const json election = sim.projection_json("election/e1");
   EXPECT_EQ(election["definition"], definition());
-  EXPECT_EQ(election["reported_leaves"], 1);
+  EXPECT_EQ(election["reported_leaves"], 2);
+  EXPECT_EQ(election["reported_ballots"], 7);
   EXPECT_EQ(election["updated_ms"], 40);
-  expect_refused(sim, "election/e1", "reported", {{"from", 3}}, "reported needs {\"from\": unit id}");
+  expect_refused(sim, "election/e1", "reported", {{"from", 3}}, "reported needs {\"from\": unit id");
+  expect_refused(sim, "election/e1", "reported", {{"from", "p3"}, {"ballots", -1}},
+                 "'ballots' must be a non-negative integer");
   expect_refused(sim, "election/e1/unit/x", "reported", json::array(), "reported needs");
 }
 

@@ -158,8 +158,8 @@ inline json leaf_contests(const std::string& id) {
 
 inline json unit_projection(const std::string& id, int phase) {
   json p{{"kind", "unit"},    {"config", unit_config(id)}, {"ballots", 0}, {"contests", json::object()},
-         {"reported", false}, {"reported_leaves", 0},      {"deltas", 0},  {"unconfigured_deltas", 0},
-         {"updated_ms", 0}};
+         {"reported", false}, {"reported_ballots", 0},     {"reported_leaves", 0}, {"deltas", 0},
+         {"unconfigured_deltas", 0}, {"updated_ms", 0}};
   const bool a = phase >= 1;
   const bool b = phase >= 2;
   if (id == "prec-a" && a) {
@@ -197,6 +197,7 @@ inline json unit_projection(const std::string& id, int phase) {
     p["ballots"] = ballots;
     p["contests"] = sum;
     p["reported_leaves"] = b ? 2 : 1;
+    p["reported_ballots"] = ballots;  // every delta of its reported leaves arrived
     p["deltas"] = b ? 2 : 1;
     p["updated_ms"] = b ? 1'793'733'600'000 : 1'793'730'000'000;
   }

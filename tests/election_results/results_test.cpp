@@ -81,6 +81,26 @@ TEST(ResultsModel, CountsComeFromTheDistrictUnitWithPercentOfSelectionVotes) {
   EXPECT_EQ(r.updated_ms, 1'793'730'000'000);
 }
 
+TEST(ResultsModel, PartialWhileARollUpLacksDeltasOfItsReportedLeaves) {
+  // Both precincts closed and the election actor knows, but the county has
+  // not yet applied the last precinct's deltas (nor one of the "reported"
+  // effects): the counts shown are not final, so the status must not say so.
+  for (const char* lag : {"ballots", "reported"}) {
+    ResultsInput in = input(2);
+    json county = json::from_msgpack(in.units.at("county"));
+    if (std::string(lag) == "ballots") {
+      county["ballots"] = county["ballots"].get<uint64_t>() - 2;
+    } else {
+      county["reported_leaves"] = 1;
+    }
+    in.units["county"] = pack(county);
+    Result<Results> r = build_results(std::move(in));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->reporting.reported, 2U) << lag;
+    EXPECT_EQ(r->status, "unofficial-partial") << lag;
+  }
+}
+
 TEST(ResultsModel, CompleteWhenEveryLeafReported) {
   Results r = build(2);
   EXPECT_EQ(r.status, "unofficial-complete");
@@ -209,7 +229,7 @@ TEST(ResultsRender, JsonHasTheSpecShape) {
   EXPECT_EQ(j["parties"][0], (json{{"id", "par-dem"}, {"name", "Democratic"}, {"abbreviation", "DEM"}}));
 }
 
-TEST(ResultsRender, NistErrListsTheDistrictAndTheLeavesInScope) {
+TEST(ResultsRender, NistErrListsTheDistrictAndEveryUnitInScope) {
   json err = json::parse(render_nist_err(build(1)));
   EXPECT_EQ(err["@type"], "ElectionResults.ElectionReport");
   EXPECT_EQ(err["Status"], "unofficial-partial");
@@ -226,11 +246,11 @@ TEST(ResultsRender, NistErrListsTheDistrictAndTheLeavesInScope) {
     units.push_back(vc["GpUnitId"]);
     EXPECT_EQ(vc["Type"], "total");
   }
-  EXPECT_EQ(units, (std::vector<std::string>{"county", "prec-a", "prec-b"}));  // not ward-9: no leaf
+  EXPECT_EQ(units, (std::vector<std::string>{"county", "prec-a", "prec-b", "ward-9"}));  // the district first
   EXPECT_EQ(mayor["ContestSelection"][0]["VoteCounts"][0]["Count"], 2);
   EXPECT_EQ(mayor["ContestSelection"][0]["CandidateIds"], json::array({"can-alice"}));
   EXPECT_EQ(mayor["ContestSelection"][2]["IsWriteIn"], true);
-  EXPECT_EQ(mayor["OtherCounts"].size(), 3U);
+  EXPECT_EQ(mayor["OtherCounts"].size(), 4U);
   const json& prop = contests[1];
   EXPECT_EQ(prop["@type"], "ElectionResults.BallotMeasureContest");
   EXPECT_EQ(prop["ContestSelection"][0]["@type"], "ElectionResults.BallotMeasureSelection");

@@ -277,6 +277,7 @@ void apply_unit(std::string_view eid, const std::string& id, std::string_view by
   unit.ballots = doc.uint(root, "ballots");
   unit.reported = doc.boolean(root, "reported");
   unit.reported_leaves = doc.uint(root, "reported_leaves");
+  unit.reported_ballots = doc.uint(root, "reported_ballots");
   unit.updated_ms = doc.integer(root, "updated_ms");
   for (const msgpack::object_kv& kv : doc.entries(root, "contests")) {
     const std::string cid = doc.as_str(kv.key, "contest id");
@@ -437,7 +438,10 @@ Result<Results> build_results(const ResultsInput& input) {
     out.date = def.date;
     out.source = def.source;
     out.reporting = {state.reported_leaves, def.leaves};
-    out.status = def.leaves > 0 && state.reported_leaves >= def.leaves ? "unofficial-complete" : "unofficial-partial";
+    // Complete once every precinct reported AND every roll-up read holds
+    // all their ballots (below): a close's "reported" can arrive before the
+    // last deltas of its ballots.
+    bool complete = def.leaves > 0 && state.reported_leaves >= def.leaves;
     out.updated_ms = state.updated_ms;
     out.generated_ms = input.now_ms;
     out.top = def.top;
@@ -528,6 +532,14 @@ Result<Results> build_results(const ResultsInput& input) {
       }
       out.contests.push_back(std::move(contest));
     }
+    // Every roll-up read must be settled too: all its leaves' "reported"
+    // arrived and it holds every ballot they reported with (all deltas).
+    for (const UnitResult& unit : units) {
+      const bool settled = unit.leaf || unit.leaves == 0 ||
+                           (unit.seen && unit.reported_leaves >= unit.leaves && unit.ballots == unit.reported_ballots);
+      complete = complete && settled;
+    }
+    out.status = complete ? "unofficial-complete" : "unofficial-partial";
     if (input.all_units) {
       out.audit = audit_units(units);
     }

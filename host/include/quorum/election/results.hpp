@@ -104,6 +104,7 @@ struct UnitResult {
   uint64_t ballots = 0;
   bool reported = false;
   uint64_t reported_leaves = 0;
+  uint64_t reported_ballots = 0;  // ballots its reported leaves held when they closed
   int64_t updated_ms = 0;
   std::map<std::string, Count> contests;  // in-scope contests, zero-filled from the definition
 };
