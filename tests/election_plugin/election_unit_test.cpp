@@ -316,9 +316,8 @@ TEST(ElectionPlugin, ConfigureZeroFillsContestsInScope) {
   for (auto it = ordered.begin(); it != ordered.end(); ++it) {
     keys.push_back(it.key());
   }
-  EXPECT_EQ(keys, (std::vector<std::string>{"kind", "config", "ballots", "contests", "reported",
-                                            "reported_ballots", "reported_leaves", "deltas",
-                                            "unconfigured_deltas", "updated_ms"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"kind", "config", "ballots", "contests", "reported", "reported_ballots",
+                                            "reported_leaves", "deltas", "unconfigured_deltas", "updated_ms"}));
   std::vector<std::string> contest_keys;
   for (auto it = ordered["contests"]["mayor"].begin(); it != ordered["contests"]["mayor"].end(); ++it) {
     contest_keys.push_back(it.key());
