@@ -28,8 +28,6 @@ synthetic (`quorumctl gen`, 24 precincts x 25 ballots in 3 CVR files):
     ComposingGpUnitIds, and the ranked-choice contest's first round and winner equal an
     independent instant runoff; the NIST export validates and is unofficial-complete.
 
-Exit 77 (ctest SKIP) when this quorumctl has no `election` or `ingest` command yet; without a
-`results` command the same GET /v1/results it would make is read directly (noted in the output).
 Standard library plus python3-jsonschema.
 """
 import argparse
@@ -41,11 +39,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 
-SKIP = 77
 STEP_TIMEOUT_S = 180
 SETTLE_TIMEOUT_S = 90
 
@@ -61,29 +57,6 @@ def run(args, timeout=STEP_TIMEOUT_S, ok_codes=(0,)):
         raise Failure(f"{' '.join(args)} exited {proc.returncode}\nstdout: {proc.stdout[-2000:]}\n"
                       f"stderr: {proc.stderr[-2000:]}")
     return proc.returncode, proc.stdout, proc.stderr
-
-
-def subcommands(quorumctl, *words):
-    """The subcommand names `quorumctl [words] --help` lists (`X --help` exits 0 even for an unknown X)."""
-    proc = subprocess.run([quorumctl, *words, "--help"], capture_output=True, text=True, timeout=30)
-    names = set()
-    listing = False
-    for line in proc.stdout.splitlines():
-        if line.startswith("Subcommands:"):
-            listing = True
-        elif listing and line.startswith("  ") and line.split():
-            names.add(line.split()[0])
-        elif listing and line.strip() and not line.startswith(" "):
-            listing = False
-    return names
-
-
-def has_command(quorumctl, *words):
-    """True when `quorumctl words...` exists, checked level by level."""
-    for depth in range(len(words)):
-        if words[depth] not in subcommands(quorumctl, *words[:depth]):
-            return False
-    return True
 
 
 class Cluster:
@@ -117,21 +90,9 @@ def ingest_counts(stdout):
     raise Failure(f"no 'ingested N ballots (D duplicates, R refused)' line in: {stdout!r}")
 
 
-RESULTS_VIA_CTL = True  # False: GET /v1/results directly (this quorumctl has no `results` yet)
-
-
 def results(cluster, node, election, fmt):
-    """`quorumctl results --format FMT` through node `node` (or the same GET /v1/results it makes)."""
-    if RESULTS_VIA_CTL:
-        _, out, _ = cluster.ctl(node, "results", "--election", election, "--format", fmt)
-    else:
-        url = cluster.urls[node % len(cluster.urls)] + "/v1/results?" + \
-            urllib.parse.urlencode({"election": election, "format": fmt})
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response:
-                out = response.read().decode()
-        except urllib.error.HTTPError as error:
-            raise Failure(f"GET {url}: HTTP {error.code}: {error.read()[:500]!r}")
+    """`quorumctl results --format FMT` through node `node`."""
+    _, out, _ = cluster.ctl(node, "results", "--election", election, "--format", fmt)
     return json.loads(out) if fmt in ("json", "nist-err") else out
 
 
@@ -477,14 +438,6 @@ def main():
     parser.add_argument("--case", required=True, choices=("gen-03", "gen-01", "dominion", "synthetic"))
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
-    for words in (("election", "load"), ("ingest",)):
-        if not has_command(args.quorumctl, *words):
-            print(f"SKIP: this quorumctl has no `{' '.join(words)}` command yet (the election is not merged)")
-            return SKIP
-    if not has_command(args.quorumctl, "results"):
-        global RESULTS_VIA_CTL
-        RESULTS_VIA_CTL = False
-        print("note: this quorumctl has no `results` command: reading GET /v1/results directly")
     work = tempfile.mkdtemp(prefix=f"quorum-e2e-{args.case}-")
     ok = False
     try:
