@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,13 +17,10 @@ import time
 import unittest
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from quorumd_process import QuorumdProcess, free_port  # noqa: E402
+
 ARGS = None
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ballot(choice, n=0):
@@ -33,49 +29,11 @@ def ballot(choice, n=0):
         "CurrentSnapshotId": "s", "UniqueId": f"u{n}"}
 
 
-class Daemon:
-    def __init__(self, work, token=None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [ARGS.quorumd, "--data", os.path.join(work, f"data-{self.port}"), "--http", f"127.0.0.1:{self.port}"]
-        if ARGS.plugins:
-            cmd += ["--plugins", ARGS.plugins]
-        if token:
-            path = os.path.join(work, f"token-{self.port}")
-            with open(path, "w") as f:
-                f.write(token + "\n")
-            cmd += ["--token-file", path]
-        self.log = open(os.path.join(work, f"quorumd-{self.port}.log"), "wb")
-        env = dict(os.environ)
-        env.pop("QUORUM_TOKEN", None)
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"quorumd exited {self.proc.returncode}")
-            try:
-                with urllib.request.urlopen(self.url + "/v1/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("quorumd not serving after 30 s")
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-
-
 class QuorumctlTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.work = tempfile.mkdtemp(prefix="quorumctl-test-")
-        cls.node = Daemon(cls.work)
+        cls.node = QuorumdProcess(ARGS.quorumd, cls.work, plugins=ARGS.plugins)
 
     @classmethod
     def tearDownClass(cls):
@@ -283,7 +241,7 @@ class QuorumctlTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_token(self):
-        secured = Daemon(self.work, token="s3cret")
+        secured = QuorumdProcess(ARGS.quorumd, self.work, plugins=ARGS.plugins, token="s3cret")
         try:
             args = ("send", "e/ctl/secure", "--type", "cvr", "--data", json.dumps(ballot("alice")))
             code, _, err = self.ctl(*args, node=secured.url)

@@ -15,7 +15,6 @@ import collections
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,43 +23,10 @@ import unittest
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from quorumd_process import QuorumdProcess, free_port  # noqa: E402
+
 ARGS = None
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Daemon:
-    def __init__(self, work):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [ARGS.quorumd, "--data", os.path.join(work, "data"), "--http", f"127.0.0.1:{self.port}",
-               "--plugins", ARGS.plugins]
-        self.log = open(os.path.join(work, "quorumd.log"), "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"quorumd exited {self.proc.returncode}")
-            try:
-                with urllib.request.urlopen(self.url + "/v1/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("quorumd not serving after 30 s")
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
 
 def gen(name):
@@ -71,7 +37,7 @@ class IngestTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.work = tempfile.mkdtemp(prefix="election-ingest-")
-        cls.node = Daemon(cls.work)
+        cls.node = QuorumdProcess(ARGS.quorumd, cls.work, plugins=ARGS.plugins)
 
     @classmethod
     def tearDownClass(cls):
