@@ -187,16 +187,7 @@ inline void count_ballot(const cvr::Ballot& ballot, const UnitConfig& config, Fl
         const cvr::SelectionMarks& selection = ballot.selections[k];
         out.selections.push_back({selection.id, selection.allocable_votes, selection.write_in});
       }
-      if (marks.has_overvotes) {
-        contest.overvotes += marks.overvotes;
-      } else if (allowed > 0 && marks.votes > allowed) {
-        contest.overvotes += allowed;
-      }
-      if (marks.has_undervotes) {
-        contest.undervotes += marks.undervotes;
-      } else if (allowed > 0 && marks.votes < allowed) {
-        contest.undervotes += allowed - marks.votes;
-      }
+      cvr::add_over_under(marks, allowed, contest.overvotes, contest.undervotes);
     }
     // Sort this contest's selections and merge repeats.
     const auto begin = out.selections.begin() + contest.first;

@@ -49,6 +49,23 @@ struct ContestMarks {
   uint32_t count = 0;
 };
 
+// The counting rule for one contest occurrence, shared by the tally and
+// election plugins so they count over- and undervotes alike: the CVR's own
+// Overvotes / Undervotes when present; otherwise, when votes_allowed N is
+// known (> 0), N when marks > N (the votes lost) and N - marks when marks < N.
+inline void add_over_under(const ContestMarks& marks, uint64_t allowed, uint64_t& overvotes, uint64_t& undervotes) {
+  if (marks.has_overvotes) {
+    overvotes += marks.overvotes;
+  } else if (allowed > 0 && marks.votes > allowed) {
+    overvotes += allowed;
+  }
+  if (marks.has_undervotes) {
+    undervotes += marks.undervotes;
+  } else if (allowed > 0 && marks.votes < allowed) {
+    undervotes += allowed - marks.votes;
+  }
+}
+
 struct Ballot {
   std::string_view ballot_preprinted_id;  // BallotPrePrintedId (may be empty)
   std::string_view unique_id;             // UniqueId (may be empty)

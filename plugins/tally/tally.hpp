@@ -456,17 +456,7 @@ struct BasicTally {
       if (!repeated) {
         contest.ballots += 1;
       }
-      const uint64_t allowed = contest.votes_allowed;
-      if (marks.has_overvotes) {
-        contest.overvotes += marks.overvotes;
-      } else if (allowed > 0 && marks.votes > allowed) {
-        contest.overvotes += allowed;
-      }
-      if (marks.has_undervotes) {
-        contest.undervotes += marks.undervotes;
-      } else if (allowed > 0 && marks.votes < allowed) {
-        contest.undervotes += allowed - marks.votes;
-      }
+      cvr::add_over_under(marks, contest.votes_allowed, contest.overvotes, contest.undervotes);
     }
   }
 };
