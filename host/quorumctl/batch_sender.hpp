@@ -44,8 +44,9 @@ inline constexpr size_t kMaxErrorsPrinted = 1000;
 // One command of a batch and what to say about it.
 struct Item {
   election::OutCommand command;
-  std::string label;  // FILE[#index] for cvrs, the key otherwise
-  std::string unit;   // the leaf of a cvr ("" otherwise)
+  std::string label;   // FILE[#index] for cvrs, the key otherwise
+  std::string unit;    // the leaf of a cvr ("" otherwise)
+  bool flush = false;  // a precinct's "flush": tallied apart (Totals::flushes), not as progress
 };
 
 struct Batch {
@@ -58,6 +59,7 @@ struct Totals {
   uint64_t committed = 0;
   uint64_t duplicates = 0;
   uint64_t refused = 0;
+  uint64_t flushes = 0;                  // "flush" commands the node took
   std::set<std::string> accepted_units;  // leaves with at least one accepted cvr
 };
 
@@ -131,6 +133,14 @@ class BatchSender {
     std::lock_guard lock(mutex_);
     return std::move(errors_);
   }
+  // The leaves that committed a new cvr since the last call (sorted): the
+  // precincts that may hold ballots they have not flushed to their roll-ups.
+  std::vector<std::string> take_unflushed() {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> units(unflushed_.begin(), unflushed_.end());
+    unflushed_.clear();
+    return units;
+  }
 
  private:
   void run() {
@@ -197,7 +207,8 @@ class BatchSender {
   }
 
   void send(client::HttpClient& connection, Batch batch) {
-    const size_t count = batch.items.size();
+    const size_t counted = static_cast<size_t>(
+        std::count_if(batch.items.begin(), batch.items.end(), [](const Item& item) { return !item.flush; }));
     std::vector<Item> items = std::move(batch.items);
     for (int round = 0;; ++round) {
       Result<client::Response> response = post(connection, msgpack_body(items));
@@ -224,9 +235,17 @@ class BatchSender {
         const nlohmann::json& result = results[i];
         Item& item = items[i];
         if (result.is_object() && result.contains("seq") && !result.contains("error")) {
-          result.value("duplicate", false) ? ++totals_.duplicates : ++totals_.committed;
+          if (item.flush) {
+            ++totals_.flushes;
+            continue;
+          }
+          const bool duplicate = result.value("duplicate", false);
+          duplicate ? ++totals_.duplicates : ++totals_.committed;
           if (!item.unit.empty()) {
             totals_.accepted_units.insert(item.unit);
+            if (!duplicate) {  // a re-sent ballot was flushed (or closed) after it first came
+              unflushed_.insert(item.unit);
+            }
           }
           continue;
         }
@@ -252,7 +271,7 @@ class BatchSender {
         std::this_thread::sleep_for(std::chrono::seconds(1));
         continue;
       }
-      answered_ += count;
+      answered_ += counted;
       --pending_;
       changed_.notify_all();
       return;
@@ -268,6 +287,7 @@ class BatchSender {
   bool stopping_ = false;
   int fatal_code_ = 0;
   Totals totals_;
+  std::set<std::string> unflushed_;
   std::vector<std::string> errors_;
   size_t printed_ = 0;
   std::atomic<uint64_t> answered_{0};

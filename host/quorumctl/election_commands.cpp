@@ -14,10 +14,12 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -134,6 +136,36 @@ std::vector<Item> close_items(const std::string& eid, const std::vector<std::str
     items.push_back({std::move(command), "close " + unit, ""});
   }
   return items;
+}
+
+// "flush" commands for `units` of `eid`: each precinct sends its roll-ups
+// the ballots it holds pending (docs/election-actors.md, flushing). `run`
+// and `round` make the ids unique per ingest and per flush round, and the
+// same on a retry (a flush with nothing pending changes nothing anyway).
+std::vector<Item> flush_items(const std::string& eid, const std::vector<std::string>& units, const std::string& run,
+                              uint64_t round) {
+  std::vector<Item> items;
+  items.reserve(units.size());
+  for (const std::string& unit : units) {
+    OutCommand command;
+    command.key = election::unit_key(eid, unit);
+    command.id = "flush/" + run + "/" + std::to_string(round) + "/" + election::escape_segment(unit);
+    command.type = "flush";
+    const std::vector<uint8_t> data = json::to_msgpack(json::object());
+    command.data.assign(data.begin(), data.end());
+    Item item{std::move(command), "flush " + unit, ""};
+    item.flush = true;
+    items.push_back(std::move(item));
+  }
+  return items;
+}
+
+// A token naming one ingest run (the flush ids' prefix).
+std::string run_token() {
+  std::random_device device;
+  char text[17];
+  std::snprintf(text, sizeof text, "%08x%08x", device(), device());
+  return text;
 }
 
 // The data of the first log entry of `key` with `type` (the loader's
@@ -285,6 +317,19 @@ int run_ingest(const Context& context, const IngestOptions& options) {
   std::vector<std::string> local_errors;
   int code = kExitOk;
   Batch next;  // carried across files: many small files still make full batches
+  // Once a second, the precincts that took ballots since the last round
+  // are told to flush, so roll-ups follow a stream within about a second
+  // (the handler flushes by itself every 100 ballots, and close flushes).
+  const std::string run = run_token();
+  uint64_t flush_round = 0;
+  auto last_flush = std::chrono::steady_clock::now();
+  const auto send_flushes = [&] {
+    last_flush = std::chrono::steady_clock::now();
+    std::vector<std::string> units = sender.take_unflushed();
+    if (!units.empty()) {
+      push_all(sender, flush_items(options.election, units, run, ++flush_round), kMaxBatchCommands);
+    }
+  };
   const auto flush = [&] {
     pushed += next.items.size();
     if (options.rate > 0) {  // pace: `pushed` ballots are due at start + pushed / rate
@@ -295,6 +340,9 @@ int run_ingest(const Context& context, const IngestOptions& options) {
     sender.push(std::move(next));
     next = Batch{};
     bar.update(sender.answered() + malformed);
+    if (std::chrono::steady_clock::now() - last_flush >= std::chrono::seconds(1)) {
+      send_flushes();
+    }
   };
   for (size_t f = 0; f < options.files.size() && sender.fatal() == 0; ++f) {
     // Opened again (the first pass above kept nothing): one open file at a time.
@@ -333,6 +381,10 @@ int run_ingest(const Context& context, const IngestOptions& options) {
     flush();
   }
   sender.drain();
+  if (options.no_close && sender.fatal() == 0) {  // else close flushes
+    send_flushes();
+    sender.drain();
+  }
   bar.update(sender.answered() + malformed);
   bar.finish();
   if (code == kExitOk) {
@@ -360,9 +412,16 @@ int run_ingest(const Context& context, const IngestOptions& options) {
   if (context.json) {
     std::vector<std::string> errors = sender.take_errors();
     errors.insert(errors.end(), local_errors.begin(), local_errors.end());
-    std::cout << json{{"election", options.election},    {"ingested", ingested}, {"committed", totals.committed},
-                      {"duplicates", totals.duplicates}, {"refused", refused},   {"closed", closed},
-                      {"close_refused", close_refused},  {"seconds", seconds},   {"errors", errors}}
+    std::cout << json{{"election", options.election},
+                      {"ingested", ingested},
+                      {"committed", totals.committed},
+                      {"duplicates", totals.duplicates},
+                      {"refused", refused},
+                      {"closed", closed},
+                      {"close_refused", close_refused},
+                      {"flushes", totals.flushes},
+                      {"seconds", seconds},
+                      {"errors", errors}}
                      .dump()
               << "\n";
   } else {

@@ -1,4 +1,4 @@
-// The election plugin's entry point (election-1.0.0): the handler of
+// The election plugin's entry point (election-1.1.0): the handler of
 // election.hpp behind the key fast path of entry.hpp.
 #include "entry.hpp"
 

@@ -51,6 +51,16 @@ struct ElectionProjection {
   std::string config_bytes;
   UnitConfig config;
   Counts counts;  // kContest uses counts.ballots only
+  // kUnit, leaves only: what the counts hold that the parents and contest
+  // actors have not been sent yet (the next flush sends it; see
+  // election.hpp, FLUSHING). `pending_cvrs` maps a ranked-choice contest id
+  // to the reduced CVRs waiting for its contest actor, in arrival order;
+  // `pending_since_ms` is the envelope time of the oldest pending ballot (0:
+  // nothing pending); `pending_cvr_bytes` is derived (the CVRs' sizes).
+  Counts pending;
+  SortedMap<std::vector<std::string>> pending_cvrs;
+  int64_t pending_since_ms = 0;
+  size_t pending_cvr_bytes = 0;
   bool reported = false;
   uint64_t deltas = 0;
   uint64_t unconfigured_deltas = 0;
@@ -62,6 +72,7 @@ struct ElectionProjection {
   int64_t updated_ms = 0;
 
   bool configured() const noexcept { return !config_bytes.empty(); }
+  bool has_pending() const noexcept { return pending.ballots > 0 || !pending_cvrs.empty(); }
 };
 
 namespace projection_detail {
@@ -157,6 +168,36 @@ inline void parse(ElectionProjection& projection) {
       if (std::string error = read_contests(entry.value, out.counts); !error.empty()) {
         fail(error);
       }
+    } else if (key == "pending") {
+      if (!entry.value.is_map()) {
+        fail("'pending' must be a map");
+      }
+      for (const MsgEntry& field : entry.value.items()) {
+        if (field.key_string() == "ballots") {
+          out.pending.ballots = uint_of(field.value, "pending.ballots");
+        } else if (field.key_string() == "contests") {
+          if (std::string error = read_contests(field.value, out.pending); !error.empty()) {
+            fail("pending: " + error);
+          }
+        } else if (field.key_string() == "since_ms") {
+          out.pending_since_ms = int_of(field.value, "pending.since_ms");
+        } else if (field.key_string() == "cvrs") {
+          if (!field.value.is_map()) {
+            fail("'pending.cvrs' must be a map");
+          }
+          for (const MsgEntry& contest : field.value.items()) {
+            const std::optional<std::string_view> cid = contest.key.as_string();
+            if (!cid || !contest.value.is_array()) {
+              fail("'pending.cvrs' must map contest ids to arrays of CVRs");
+            }
+            std::vector<std::string>& cvrs = out.pending_cvrs[*cid];
+            for (const MsgView& cvr : contest.value.elements()) {
+              cvrs.emplace_back(cvr.encoded());
+              out.pending_cvr_bytes += cvrs.back().size();
+            }
+          }
+        }
+      }
     } else if (key == "reported") {
       const std::optional<bool> flag = entry.value.as_bool();
       if (!flag) {
@@ -232,7 +273,7 @@ inline void encode(msgpack::packer<msgpack::sbuffer>& packer, const ElectionProj
       raw_or_nil(projection.units);
       return;
     case ActorKind::kUnit:
-      packer.pack_map(10);
+      packer.pack_map(11);
       pack_string(packer, "kind");
       pack_string(packer, "unit");
       pack_string(packer, "config");
@@ -241,6 +282,23 @@ inline void encode(msgpack::packer<msgpack::sbuffer>& packer, const ElectionProj
       packer.pack_uint64(projection.counts.ballots);
       pack_string(packer, "contests");
       pack_contests(packer, projection.counts, true);
+      pack_string(packer, "pending");
+      packer.pack_map(4);
+      pack_string(packer, "ballots");
+      packer.pack_uint64(projection.pending.ballots);
+      pack_string(packer, "contests");
+      pack_contests(packer, projection.pending, false);
+      pack_string(packer, "cvrs");
+      packer.pack_map(static_cast<uint32_t>(projection.pending_cvrs.size()));
+      for (const auto& [cid, cvrs] : projection.pending_cvrs) {
+        pack_string(packer, cid);
+        packer.pack_array(static_cast<uint32_t>(cvrs.size()));
+        for (const std::string& cvr : cvrs) {
+          packer.pack_str_body(cvr.data(), static_cast<uint32_t>(cvr.size()));  // one msgpack value
+        }
+      }
+      pack_string(packer, "since_ms");
+      packer.pack_int64(projection.pending_since_ms);
       pack_string(packer, "reported");
       if (projection.reported) {
         packer.pack_true();

@@ -3,7 +3,9 @@
 // RCTab count it. Built only against the SDK; plugins/rcv/rcv.cpp exports it.
 //
 // INPUT. Messages of type "cvr" whose data is one NIST SP 1500-103 CVR object
-// (JSON converted to msgpack). Every other message type is accepted
+// (JSON converted to msgpack), and of type "cvrs" whose data is {"cvrs":
+// [CVR, ...]} (an election precinct's flush: every CVR is read first, and
+// one bad CVR refuses the message whole). Every other message type is accepted
 // unchanged, so handlers chain. The CVR is read leniently (RCTab writes
 // `Rank` on SelectionPosition, which the schema does not have):
 // - the snapshot used is the one whose "@id" equals CurrentSnapshotId; with
@@ -85,7 +87,7 @@
 //                        "tally": {<candidate>: uint}   every continuing candidate
 //                       }, ...]
 //        "winner":     str|nil}},
-//    "cvrs":  uint,                 "cvr" messages accepted
+//    "cvrs":  uint,                 ballots accepted ("cvr" messages plus the CVRs of "cvrs")
 //    "rules": {"contests": [str]|nil, "duplicates": str, "max_rankings": uint|nil,
 //              "max_skipped_ranks": uint|nil, "overvote": str, "tie_break": str}}
 // Invariant per contest and round: continuing + exhausted == ballots.
@@ -567,7 +569,7 @@ inline void tabulate(Contest& contest, const Rules& rules) {
 class Rcv {
  public:
   static constexpr const char* name = "rcv";
-  static constexpr const char* version = "1.0.0";
+  static constexpr const char* version = "1.1.0";
   static constexpr uint32_t projection_schema = 1;
 
   struct Projection {
@@ -591,38 +593,77 @@ class Rcv {
   // plain CVRs its msgpack-c tree of the batch costs less than lazy walks.)
   static constexpr bool decides_before_mutating = true;
 
+  // "cvr" is one ballot; "cvrs" ({"cvrs": [CVR, ...]}, what an election
+  // precinct sends when it flushes) is many, taken or refused together.
   sdk::Outcome handle(const sdk::Context& /*context*/, const sdk::Message& message, Projection& projection) const {
-    if (message.type != "cvr") {
+    // Decide first (read_ballot throws InvalidMessage -> rejection), then mutate.
+    std::vector<std::vector<detail::BallotContest>> ballots;
+    if (message.type == "cvr") {
+      ballots.push_back(detail::read_ballot(*message.data, projection.rules));
+    } else if (message.type == "cvrs") {
+      const msgpack::object* cvrs =
+          message.data->type == msgpack::type::MAP ? sdk::find(*message.data, "cvrs") : nullptr;
+      if (cvrs == nullptr || cvrs->type != msgpack::type::ARRAY) {
+        return sdk::Outcome::reject("cvrs needs {\"cvrs\": [CVR, ...]}");
+      }
+      ballots.reserve(cvrs->via.array.size);
+      for (const msgpack::object& cvr : sdk::as_array(cvrs)) {
+        ballots.push_back(detail::read_ballot(cvr, projection.rules));
+      }
+    } else {
       return sdk::Outcome::accept();
     }
-    // Decide first (read_ballot throws InvalidMessage -> rejection), then mutate.
-    const std::vector<detail::BallotContest> ballot = detail::read_ballot(*message.data, projection.rules);
-    for (const detail::BallotContest& entry : ballot) {
-      auto it = projection.contests.find(entry.contest);
+    // Every contest's candidates after the whole message, before any change.
+    std::map<std::string_view, std::vector<std::string_view>> fresh;
+    for (const std::vector<detail::BallotContest>& ballot : ballots) {
+      for (const detail::BallotContest& entry : ballot) {
+        auto it = projection.contests.find(entry.contest);
+        for (const detail::Mark& mark : entry.marks) {
+          if (it == projection.contests.end() ||
+              !std::binary_search(
+                  it->second.candidates.begin(), it->second.candidates.end(), mark.selection,
+                  [](const auto& a, const auto& b) { return std::string_view(a) < std::string_view(b); })) {
+            fresh[entry.contest].push_back(mark.selection);
+          }
+        }
+      }
+    }
+    for (auto& [contest_id, ids] : fresh) {
+      std::sort(ids.begin(), ids.end());
+      const size_t added = static_cast<size_t>(std::unique(ids.begin(), ids.end()) - ids.begin());
+      auto it = projection.contests.find(contest_id);
       const size_t known = it == projection.contests.end() ? 0 : it->second.candidates.size();
-      if (known + entry.marks.size() > kMaxCandidates && detail::new_candidates(it, projection.contests.end(), entry) + known > kMaxCandidates) {
+      if (known + added > kMaxCandidates) {
         return sdk::Outcome::reject("a contest may have at most 65535 candidates");
       }
     }
-    for (const detail::BallotContest& entry : ballot) {
-      auto it = projection.contests.find(entry.contest);
-      if (it == projection.contests.end()) {
-        it = projection.contests.emplace(std::string(entry.contest), Contest{}).first;
+    std::vector<Contest*> touched;
+    for (const std::vector<detail::BallotContest>& ballot : ballots) {
+      for (const detail::BallotContest& entry : ballot) {
+        auto it = projection.contests.find(entry.contest);
+        if (it == projection.contests.end()) {
+          it = projection.contests.emplace(std::string(entry.contest), Contest{}).first;
+        }
+        Contest& contest = it->second;
+        for (const detail::Mark& mark : entry.marks) {
+          detail::intern_candidate(contest, mark.selection);
+        }
+        const std::vector<std::string_view> names = detail::normalise(entry.marks, projection.rules);
+        Ranking ranking;
+        ranking.reserve(names.size());
+        for (std::string_view id : names) {
+          ranking.push_back(static_cast<char16_t>(detail::intern_candidate(contest, id)));
+        }
+        detail::add_ranking(contest, std::move(ranking));
+        if (std::find(touched.begin(), touched.end(), &contest) == touched.end()) {
+          touched.push_back(&contest);
+        }
       }
-      Contest& contest = it->second;
-      for (const detail::Mark& mark : entry.marks) {
-        detail::intern_candidate(contest, mark.selection);
-      }
-      const std::vector<std::string_view> names = detail::normalise(entry.marks, projection.rules);
-      Ranking ranking;
-      ranking.reserve(names.size());
-      for (std::string_view id : names) {
-        ranking.push_back(static_cast<char16_t>(detail::intern_candidate(contest, id)));
-      }
-      detail::add_ranking(contest, std::move(ranking));
-      tabulate(contest, projection.rules);
     }
-    ++projection.cvrs;
+    for (Contest* contest : touched) {  // the rounds depend only on the rankings: once per message
+      tabulate(*contest, projection.rules);
+    }
+    projection.cvrs += ballots.size();
     return sdk::Outcome::accept();
   }
 

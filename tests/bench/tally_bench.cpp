@@ -259,10 +259,10 @@ void BM_NodeRound(benchmark::State& state, const char* file) {
 
 BENCHMARK_CAPTURE(BM_NodeRound, audit, "audit-1.0.0.so")->Args({4, 600})->Args({4, 5000});
 BENCHMARK_CAPTURE(BM_NodeRound, projections, "projections-1.0.0.so")->Args({4, 600});
-BENCHMARK_CAPTURE(BM_NodeRound, rcv, "rcv-1.0.0.so")->Args({4, 600});
+BENCHMARK_CAPTURE(BM_NodeRound, rcv, "rcv-1.1.0.so")->Args({4, 600});
 BENCHMARK_CAPTURE(BM_NodeRound, tally_v2, "tally-2.0.0.so")->Args({4, 600});
 // election on a key outside its namespace (what it costs every other actor).
-BENCHMARK_CAPTURE(BM_NodeRound, election, "election-1.0.0.so")->Args({4, 600});
+BENCHMARK_CAPTURE(BM_NodeRound, election, "election-1.1.0.so")->Args({4, 600});
 
 BENCHMARK_CAPTURE(BM_TallyHandle, v1, "tally-1.0.0.so");
 BENCHMARK_CAPTURE(BM_TallyHandle, v2, "tally-2.0.0.so");

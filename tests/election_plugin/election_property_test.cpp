@@ -1,14 +1,17 @@
 // Properties of the election plugin's roll-ups. For a random small election
 // (leaves; roll-ups given by random sets of leaves, so units nest and
 // overlap as a DAG; contests with selections, a write-in, vote-for-N) and a
-// random stream of ballots to the leaves (some resent with the same id),
-// with every side effect delivered in a random order and some delivered
+// random stream of ballots to the leaves (some resent with the same id) at
+// random times, "flush"es at random (so leaves flush by command, by time and
+// by close), with every side effect delivered in a random order and some delivered
 // twice (dropped by the host's dedup on source key and seq, as the sim
 // does), roll-ups configured before or after their first deltas, and every
 // leaf closed once or twice:
 //   - each leaf's counts equal an independent reference count of its ballots;
 //   - each roll-up's counts equal the sum of its leaves' counts;
-//   - reported_leaves: a roll-up's = its leaves, the election's = all leaves.
+//   - reported_leaves: a roll-up's = its leaves, the election's = all leaves;
+//   - each roll-up applied every delta sent to it once, and no leaf holds
+//     anything pending after its close.
 // Each run draws a seed; replay with RC_PARAMS="seed=<seed>".
 #include "election.hpp"
 #include "election_sim.hpp"
@@ -283,16 +286,33 @@ RC_GTEST_PROP(ElectionProperty, RollUpsEqualTheSumOfTheirLeavesInAnyDeliveryOrde
   };
 
   std::map<std::string, RefUnit> reference;
+  std::map<std::string, uint64_t> deltas_sent;  // roll-up key -> deltas the leaves sent it
+  auto note_effects = [&](const quorum::test::FeedResult& result) {
+    for (const json& effect : result.effects) {
+      if (effect.at("type") == "delta") {
+        ++deltas_sent[effect.at("to").get<std::string>()];
+      }
+    }
+  };
+  int64_t time = 5;
   const size_t ballots = below(40);
   for (size_t b = 0; b < ballots; ++b) {
     const std::string& leaf = leaves[below(leaves.size())];
     const std::string id = "b" + std::to_string(b);
     auto [cvr, ref] = random_ballot(rng, leaf, id, contests);
-    const auto result = sim.command(quorum::election::unit_key(eid, leaf), "cvr/" + id, "cvr", 5, cvr);
+    time += static_cast<int64_t>(below(400));
+    const auto result = sim.command(quorum::election::unit_key(eid, leaf), "cvr/" + id, "cvr", time, cvr);
     RC_ASSERT(result.ok());
+    note_effects(result);
     add_into(reference[leaf], ref);
     if (below(8) == 0) {  // resent: the host drops it by id
-      RC_ASSERT(sim.command(quorum::election::unit_key(eid, leaf), "cvr/" + id, "cvr", 6, cvr).ok());
+      RC_ASSERT(sim.command(quorum::election::unit_key(eid, leaf), "cvr/" + id, "cvr", time, cvr).ok());
+    }
+    if (below(4) == 0) {
+      const std::string& other = leaves[below(leaves.size())];
+      const auto flushed = sim.command(quorum::election::unit_key(eid, other), "", "flush", time, json::object());
+      RC_ASSERT(flushed.ok());
+      note_effects(flushed);
     }
     while (!sim.pending().empty() && below(3) == 0) {
       deliver_one();
@@ -304,9 +324,13 @@ RC_GTEST_PROP(ElectionProperty, RollUpsEqualTheSumOfTheirLeavesInAnyDeliveryOrde
   }
   for (const std::string& leaf : leaves) {
     const std::string key = quorum::election::unit_key(eid, leaf);
-    RC_ASSERT(sim.command(key, "close/" + leaf, "close", 8, json::object()).ok());
+    const auto closed = sim.command(key, "close/" + leaf, "close", time + 1, json::object());
+    RC_ASSERT(closed.ok());
+    note_effects(closed);
     if (below(2) == 0) {  // closing again, under another command id: counts once
-      RC_ASSERT(sim.command(key, "close-again/" + leaf, "close", 9, json::object()).ok());
+      const auto again = sim.command(key, "close-again/" + leaf, "close", time + 2, json::object());
+      RC_ASSERT(again.ok());
+      RC_ASSERT(again.effects.empty());
     }
   }
   while (!sim.pending().empty()) {
@@ -322,6 +346,8 @@ RC_GTEST_PROP(ElectionProperty, RollUpsEqualTheSumOfTheirLeavesInAnyDeliveryOrde
     RC_ASSERT(same(got, reference[leaf]));
     RC_ASSERT(projection.at("reported") == true);
     RC_ASSERT(projection.at("reported_leaves") == 1);
+    RC_ASSERT(projection.at("pending").at("ballots") == 0);
+    RC_ASSERT(projection.at("pending").at("contests").empty());
   }
   for (const auto& [rollup, under] : rollups) {
     const json projection = sim.projection_json(quorum::election::unit_key(eid, rollup));
@@ -336,7 +362,9 @@ RC_GTEST_PROP(ElectionProperty, RollUpsEqualTheSumOfTheirLeavesInAnyDeliveryOrde
     if (!same(got, sum)) {
       RC_LOG() << rollup << " " << describe(got) << " != " << describe(sum);
     }
-    RC_ASSERT(projection.at("deltas").get<uint64_t>() == ballots_under);
+    RC_ASSERT(projection.at("deltas").get<uint64_t>() == deltas_sent[quorum::election::unit_key(eid, rollup)]);
+    RC_ASSERT(projection.at("ballots").get<uint64_t>() == ballots_under);
+    RC_ASSERT(projection.at("reported_ballots").get<uint64_t>() == ballots_under);
     RC_ASSERT(projection.at("reported_leaves").get<uint64_t>() == under.size());
   }
   const json election = sim.projection_json(quorum::election::election_key(eid));

@@ -80,6 +80,8 @@ json ballot(const std::string& unit, const std::vector<std::pair<std::string, st
           {"CVRSnapshot", {{{"@id", id + "-s"}, {"Type", "original"}, {"CVRContest", contests}}}}};
 }
 
+const json kNothingPending = {{"ballots", 0}, {"contests", json::object()}, {"cvrs", json::object()}, {"since_ms", 0}};
+
 // A sim with election e1: leaves p1, p2 under county and (p1 only) district.
 struct Loaded {
   ElectionSim sim{plugin()};
@@ -110,7 +112,7 @@ void expect_refused(ElectionSim& sim, const std::string& key, const std::string&
 
 TEST(ElectionPlugin, DescribesItself) {
   EXPECT_STREQ(plugin()->name, "election");
-  EXPECT_STREQ(plugin()->semver, "1.0.0");
+  EXPECT_STREQ(plugin()->semver, "1.1.0");
   EXPECT_NE(plugin()->handle_batch, nullptr);
 }
 
@@ -304,6 +306,7 @@ TEST(ElectionPlugin, ConfigureZeroFillsContestsInScope) {
                       {"config", unit_config("p1", true, {"district", "county"}, kContests, 1)},
                       {"ballots", 0},
                       {"contests", {{"council", zero}, {"mayor", zero}}},
+                      {"pending", kNothingPending},
                       {"reported", false},
                       {"reported_ballots", 0},
                       {"reported_leaves", 0},
@@ -316,8 +319,9 @@ TEST(ElectionPlugin, ConfigureZeroFillsContestsInScope) {
   for (auto it = ordered.begin(); it != ordered.end(); ++it) {
     keys.push_back(it.key());
   }
-  EXPECT_EQ(keys, (std::vector<std::string>{"kind", "config", "ballots", "contests", "reported", "reported_ballots",
-                                            "reported_leaves", "deltas", "unconfigured_deltas", "updated_ms"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"kind", "config", "ballots", "contests", "pending", "reported",
+                                            "reported_ballots", "reported_leaves", "deltas", "unconfigured_deltas",
+                                            "updated_ms"}));
   std::vector<std::string> contest_keys;
   for (auto it = ordered["contests"]["mayor"].begin(); it != ordered["contests"]["mayor"].end(); ++it) {
     contest_keys.push_back(it.key());
@@ -368,7 +372,8 @@ TEST(ElectionPlugin, EscapedUnitIdsRoundTrip) {
   ASSERT_TRUE(
       sim.command(key, "c", "configure", 1, {{"election", "e1"}, {"unit", unit_config(unit, true, {"a b"}, kContests)}})
           .ok());
-  const auto result = sim.command(key, "b1", "cvr", 5, ballot(unit, {{"mayor", {"m-a"}}}));
+  ASSERT_TRUE(sim.command(key, "b1", "cvr", 5, ballot(unit, {{"mayor", {"m-a"}}})).ok());
+  const auto result = sim.command(key, "f1", "flush", 6, json::object());
   ASSERT_TRUE(result.ok()) << result.error;
   ASSERT_EQ(result.effects.size(), 1u);
   EXPECT_EQ(result.effects[0]["to"], "election/e1/unit/a:20b");
@@ -380,8 +385,8 @@ TEST(ElectionPlugin, CvrCountsLikeTheTallyAndSendsDeltasToEveryParent) {
   ElectionSim& sim = loaded.sim;
   // Mayor (vote for 1): an overvote (2 marks); council (vote for 2): one
   // mark, one undervote, and ranked-choice (forwarded).
-  const auto result = sim.command("election/e1/unit/p1", "cvr/e1/b-1", "cvr", 1000,
-                                  ballot("p1", {{"mayor", {"m-a", "m-wi"}}, {"council", {"c-x"}}}));
+  auto result = sim.command("election/e1/unit/p1", "cvr/e1/b-1", "cvr", 1000,
+                            ballot("p1", {{"mayor", {"m-a", "m-wi"}}, {"council", {"c-x"}}}));
   ASSERT_TRUE(result.ok()) << result.error;
   const json p1 = sim.projection_json("election/e1/unit/p1");
   EXPECT_EQ(p1["ballots"], 1);
@@ -396,7 +401,17 @@ TEST(ElectionPlugin, CvrCountsLikeTheTallyAndSendsDeltasToEveryParent) {
   EXPECT_EQ(p1["contests"]["council"]["overvotes"], 0);
   EXPECT_TRUE(p1["contests"]["council"]["selections"].empty()) << p1["contests"]["council"];
   EXPECT_EQ(p1["updated_ms"], 1000);
-  // Effects: a delta to each parent in sorted order, then the rcv forward.
+  // Nothing is sent yet: the ballot is pending until a flush.
+  EXPECT_TRUE(result.effects.empty());
+  EXPECT_EQ(p1["pending"]["ballots"], 1);
+  EXPECT_EQ(p1["pending"]["contests"]["mayor"]["selections"], json({{"m-a", 1}, {"m-wi", 1}}));
+  EXPECT_EQ(p1["pending"]["since_ms"], 1000);
+  // The flush: a delta to each parent in sorted order, then the rcv forward.
+  const auto flushed = sim.command("election/e1/unit/p1", "flush-1", "flush", 1500, json::object());
+  ASSERT_TRUE(flushed.ok()) << flushed.error;
+  EXPECT_EQ(sim.projection_json("election/e1/unit/p1")["pending"], kNothingPending);
+  EXPECT_EQ(sim.projection_json("election/e1/unit/p1")["updated_ms"], 1000);  // a flush changes no count
+  result = flushed;
   ASSERT_EQ(result.effects.size(), 3u);
   EXPECT_EQ(result.effects[0]["to"], "election/e1/unit/county");
   EXPECT_EQ(result.effects[1]["to"], "election/e1/unit/district");
@@ -408,10 +423,10 @@ TEST(ElectionPlugin, CvrCountsLikeTheTallyAndSendsDeltasToEveryParent) {
             json({{"ballots", 1}, {"overvotes", 1}, {"undervotes", 0}, {"selections", {{"m-a", 1}, {"m-wi", 1}}}}));
   EXPECT_EQ(result.effects[1]["data"], delta);
   EXPECT_EQ(result.effects[2]["to"], "election/e1/contest/council");
-  EXPECT_EQ(result.effects[2]["type"], "cvr");
-  // The forwarded CVR: the same CVR reduced to the one contest.
+  EXPECT_EQ(result.effects[2]["type"], "cvrs");
+  // The forwarded CVRs: each the same CVR reduced to the one contest.
   json reduced = ballot("p1", {{"council", {"c-x"}}});
-  EXPECT_EQ(result.effects[2]["data"], reduced);
+  EXPECT_EQ(result.effects[2]["data"], json({{"cvrs", {reduced}}}));
   sim.deliver_all(2000);
   const json county = sim.projection_json("election/e1/unit/county");
   EXPECT_EQ(county["ballots"], 1);
@@ -434,6 +449,7 @@ TEST(ElectionPlugin, WriteInsAreFlaggedAtTheLeafAndTheRollUp) {
   cvr["CVRSnapshot"][0]["CVRContest"][0]["CVRContestSelection"][0]["SelectionPosition"][0]["CVRWriteIn"] = {
       {"Text", "Someone"}};
   ASSERT_TRUE(sim.command("election/e1/unit/p2", "b", "cvr", 1, cvr).ok());
+  ASSERT_TRUE(sim.command("election/e1/unit/p2", "f", "flush", 2, json::object()).ok());
   sim.deliver_all();
   EXPECT_EQ(sim.projection_json("election/e1/unit/p2")["contests"]["mayor"]["write_in_ids"], json({"m-wi"}));
   EXPECT_EQ(sim.projection_json("election/e1/unit/county")["contests"]["mayor"]["write_in_ids"], json({"m-wi"}));
@@ -465,6 +481,122 @@ TEST(ElectionPlugin, CvrWithoutBallotStyleUnitIdIsCountedWhereItWasSent) {
   cvr.erase("BallotStyleUnitId");
   ASSERT_TRUE(loaded.sim.command("election/e1/unit/p1", "b", "cvr", 1, cvr).ok());
   EXPECT_EQ(loaded.sim.projection_json("election/e1/unit/p1")["ballots"], 1);
+}
+
+// A ranked ballot for `unit` with council marks at `ranks` (one selection
+// per rank) and `padding` bytes of an extra top-level field.
+json ranked_ballot(const std::string& unit, const std::string& id, const std::vector<int>& ranks, size_t padding = 0) {
+  json cvr = ballot(unit, {{"council", {}}}, id);
+  json& selections = cvr["CVRSnapshot"][0]["CVRContest"][0]["CVRContestSelection"];
+  for (int rank : ranks) {
+    selections.push_back({{"ContestSelectionId", "c-x"},
+                          {"SelectionPosition", {{{"HasIndication", "yes"}, {"NumberVotes", 1}, {"Rank", rank}}}}});
+  }
+  if (padding > 0) {
+    cvr["Notes"] = std::string(padding, 'n');
+  }
+  return cvr;
+}
+
+TEST(ElectionPlugin, ALeafFlushesEveryHundredBallots) {
+  Loaded loaded;
+  ElectionSim& sim = loaded.sim;
+  const uint64_t every = quorum::plugins::election::kFlushBallots;
+  for (uint64_t i = 1; i <= 2 * every + 5; ++i) {
+    const std::string id = "b" + std::to_string(i);
+    const auto result = sim.command("election/e1/unit/p2", id, "cvr", 10, ranked_ballot("p2", id, {1}));
+    ASSERT_TRUE(result.ok()) << result.error;
+    if (i % every == 0) {  // one delta (p2 has one parent) and one "cvrs" with the hundred ranked ballots
+      ASSERT_EQ(result.effects.size(), 2u) << i;
+      EXPECT_EQ(result.effects[0]["type"], "delta");
+      EXPECT_EQ(result.effects[0]["data"]["ballots"], every);
+      EXPECT_EQ(result.effects[1]["to"], "election/e1/contest/council");
+      EXPECT_EQ(result.effects[1]["data"]["cvrs"].size(), every);
+    } else {
+      EXPECT_TRUE(result.effects.empty()) << i;
+    }
+  }
+  EXPECT_EQ(sim.projection_json("election/e1/unit/p2")["pending"]["ballots"], 5);
+  sim.deliver_all(20);
+  EXPECT_EQ(sim.projection_json("election/e1/unit/county")["ballots"], 2 * every);
+  EXPECT_EQ(sim.projection_json("election/e1/unit/county")["deltas"], 2);
+  EXPECT_EQ(sim.projection_json("election/e1/contest/council")["ballots"], 2 * every);
+  // Closing sends the last five before "reported": the roll-up is settled.
+  ASSERT_TRUE(sim.command("election/e1/unit/p2", "close", "close", 30, json::object()).ok());
+  sim.deliver_all(40);
+  const json county = sim.projection_json("election/e1/unit/county");
+  EXPECT_EQ(county["ballots"], 2 * every + 5);
+  EXPECT_EQ(county["reported_ballots"], 2 * every + 5);
+  EXPECT_EQ(sim.projection_json("election/e1/contest/council")["ballots"], 2 * every + 5);
+}
+
+TEST(ElectionPlugin, ALeafFlushesASecondAfterItsOldestPendingBallot) {
+  Loaded loaded;
+  ElectionSim& sim = loaded.sim;
+  const int64_t after = quorum::plugins::election::kFlushAfterMs;
+  auto send = [&](const std::string& id, int64_t time) {
+    return sim.command("election/e1/unit/p2", id, "cvr", time, ballot("p2", {{"mayor", {"m-a"}}}, id));
+  };
+  EXPECT_TRUE(send("a", 5000).effects.empty());
+  EXPECT_TRUE(send("b", 5000 + after - 1).effects.empty());
+  const auto third = send("c", 5000 + after);
+  ASSERT_EQ(third.effects.size(), 1u);
+  EXPECT_EQ(third.effects[0]["data"]["ballots"], 3);
+  EXPECT_EQ(sim.projection_json("election/e1/unit/p2")["pending"], kNothingPending);
+  EXPECT_TRUE(send("d", 5000 + after + 1).effects.empty());  // the clock starts again at d
+  EXPECT_EQ(sim.projection_json("election/e1/unit/p2")["pending"]["since_ms"], 5000 + after + 1);
+}
+
+TEST(ElectionPlugin, PendingRankedBallotsStayUnderTheEffectBound) {
+  Loaded loaded;
+  ElectionSim& sim = loaded.sim;
+  const size_t bound = quorum::plugins::election::kFlushCvrBytes;
+  const size_t padding = 8000;  // each reduced CVR a little over 8 KB
+  size_t flushes = 0;
+  for (int i = 0; i < 40; ++i) {
+    const std::string id = "b" + std::to_string(i);
+    const auto result = sim.command("election/e1/unit/p2", id, "cvr", 10, ranked_ballot("p2", id, {1}, padding));
+    ASSERT_TRUE(result.ok()) << result.error;
+    for (const json& effect : result.effects) {
+      if (effect["type"] == "cvrs") {
+        ++flushes;
+        EXPECT_LE(nlohmann::json::to_msgpack(effect["data"]).size(), bound + 64);
+        EXPECT_LT(effect["data"]["cvrs"].size(), 40u);
+      }
+    }
+  }
+  EXPECT_GE(flushes, 1u);
+  ASSERT_TRUE(sim.command("election/e1/unit/p2", "f", "flush", 20, json::object()).ok());
+  sim.deliver_all(30);
+  EXPECT_EQ(sim.projection_json("election/e1/contest/council")["ballots"], 40);
+}
+
+TEST(ElectionPlugin, ARankedBallotItsContestActorCouldNotCountIsRefused) {
+  Loaded loaded;
+  expect_refused(loaded.sim, "election/e1/unit/p1", "cvr", ranked_ballot("p1", "b", {0}),
+                 "ranked-choice contest council: Rank must be an integer from 1 to 2147483647");
+}
+
+TEST(ElectionPlugin, FlushWithNothingPendingOrOffALeafChangesNothing) {
+  Loaded loaded;
+  ElectionSim& sim = loaded.sim;
+  for (const char* key : {"election/e1/unit/p1", "election/e1/unit/county", "election/e1/unit/nowhere"}) {
+    const std::string before = sim.projection(key);
+    const auto result = sim.command(key, "", "flush", 5, json::object());
+    ASSERT_TRUE(result.ok()) << key << ": " << result.error;
+    EXPECT_TRUE(result.effects.empty()) << key;
+    EXPECT_EQ(sim.projection(key), before) << key;
+  }
+}
+
+TEST(ElectionPlugin, ContestActorCountsCvrsBatches) {
+  ElectionSim sim(plugin());
+  const json two = {{"cvrs", {ballot("p1", {}, "x"), ballot("p1", {}, "y")}}};
+  ASSERT_TRUE(sim.command("election/e1/contest/council", "a", "cvrs", 7, two).ok());
+  EXPECT_EQ(sim.projection_json("election/e1/contest/council"),
+            json({{"kind", "contest"}, {"ballots", 2}, {"updated_ms", 7}}));
+  expect_refused(sim, "election/e1/contest/council", "cvrs", json::object(), "cvrs needs {\"cvrs\": [CVR, ...]}");
+  expect_refused(sim, "election/e1/contest/council", "cvrs", {{"cvrs", 3}}, "cvrs needs");
 }
 
 TEST(ElectionPlugin, ContestActorCountsForwardedBallots) {
@@ -529,9 +661,15 @@ TEST(ElectionPlugin, CloseReportsOnceToEveryParentAndTheElection) {
   // Two ballots, their deltas not yet delivered: the close carries the count.
   ASSERT_TRUE(sim.command("election/e1/unit/p1", "b1", "cvr", 10, ballot("p1", {{"mayor", {"m-a"}}}, "b1")).ok());
   ASSERT_TRUE(sim.command("election/e1/unit/p1", "b2", "cvr", 20, ballot("p1", {{"mayor", {"m-b"}}}, "b2")).ok());
-  const auto first = sim.command("election/e1/unit/p1", "close/e1/p1", "close", 50, json::object());
+  auto first = sim.command("election/e1/unit/p1", "close/e1/p1", "close", 50, json::object());
   ASSERT_TRUE(first.ok()) << first.error;
-  ASSERT_EQ(first.effects.size(), 3u);
+  // The close flushes first: the pending ballots go before "reported".
+  ASSERT_EQ(first.effects.size(), 5u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(first.effects[i]["type"], "delta");
+    EXPECT_EQ(first.effects[i]["data"]["ballots"], 2);
+  }
+  first.effects.erase(first.effects.begin(), first.effects.begin() + 2);
   EXPECT_EQ(first.effects[0]["to"], "election/e1/unit/county");
   EXPECT_EQ(first.effects[1]["to"], "election/e1/unit/district");
   EXPECT_EQ(first.effects[2]["to"], "election/e1");
@@ -615,7 +753,11 @@ TEST(ElectionPlugin, HandleBatchEqualsOneByOne) {
     if (i == 7) {
       cvr["BallotStyleUnitId"] = "p2";  // refused
     }
-    messages.push_back(make_message("b" + std::to_string(i), "cvr", 100 + i, cvr));
+    // 150 ms apart: the ballot at 1,000 ms past the oldest pending one flushes.
+    messages.push_back(make_message("b" + std::to_string(i), "cvr", 100 + 150 * i, cvr));
+    if (i == 12) {
+      messages.push_back(make_message("f", "flush", 100 + 150 * i, json::object()));
+    }
   }
   const auto batch = quorum::test::run_batch(*plugin(), key, start, messages);
   std::string projection = start;
@@ -633,6 +775,11 @@ TEST(ElectionPlugin, HandleBatchEqualsOneByOne) {
   }
   EXPECT_EQ(batch.projection, projection);
   EXPECT_EQ(quorum::sdk::testing::to_json(projection)["ballots"], 19);
+  size_t flushes = 0;
+  for (const json& result : batch.results) {
+    flushes += result.contains("effects") && !result["effects"].empty() ? 1 : 0;
+  }
+  EXPECT_EQ(flushes, 2u);  // by time at b8 (b7, due first, is refused), then the "flush" after b12
 }
 
 }  // namespace

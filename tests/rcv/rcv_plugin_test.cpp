@@ -1,4 +1,4 @@
-// The built rcv shared library (rcv-1.0.0.so), loaded the way the host loads
+// The built rcv shared library (rcv-1.1.0.so), loaded the way the host loads
 // it, gives the same bytes as the handler compiled into this test.
 #include "plugins/rcv/rcv.hpp"
 #include "rcv_support.hpp"
@@ -16,14 +16,14 @@ using quorum::sdk::testing::Driver;
 using rcv_test::json;
 using rcv_test::Runner;
 
-const std::string kPlugin = std::string(QUORUM_PLUGIN_DIR) + "/rcv-1.0.0.so";
+const std::string kPlugin = std::string(QUORUM_PLUGIN_DIR) + "/rcv-1.1.0.so";
 
 TEST(RcvPlugin, LoadsWithItsDescriptor) {
   Driver driver = Driver::open(kPlugin);
   const quorum_plugin_descriptor& d = driver.descriptor();
   EXPECT_EQ(d.abi_major, QUORUM_ABI_MAJOR);
   EXPECT_STREQ(d.name, "rcv");
-  EXPECT_STREQ(d.semver, "1.0.0");
+  EXPECT_STREQ(d.semver, "1.1.0");
   EXPECT_EQ(d.projection_schema, 1u);
   EXPECT_EQ(d.capabilities, QUORUM_CAP_INIT | QUORUM_CAP_HANDLE_BATCH);
   EXPECT_NE(d.init, nullptr);

@@ -28,7 +28,7 @@ json contest(const Runner& runner, const std::string& id = "contest-1") { return
 TEST(RcvDescriptor, NameVersionAndCapabilities) {
   const quorum_plugin_descriptor* d = rcv();
   EXPECT_STREQ(d->name, "rcv");
-  EXPECT_STREQ(d->semver, "1.0.0");
+  EXPECT_STREQ(d->semver, "1.1.0");
   EXPECT_EQ(d->projection_schema, 1u);
   EXPECT_TRUE(d->capabilities & QUORUM_CAP_INIT);
   EXPECT_FALSE(d->capabilities & QUORUM_CAP_READS_HISTORY);
@@ -345,6 +345,34 @@ TEST(RcvReject, MalformedCvrsAreRejectedAndChangeNothing) {
     EXPECT_EQ(runner.bytes_now(), before);
   }
   EXPECT_NE(runner.feed("bad", no_snapshot).error.find("CVRSnapshot"), std::string::npos);
+}
+
+// "cvrs" (an election precinct's flush) equals its CVRs one "cvr" at a time,
+// and one bad CVR refuses the whole message without a change.
+TEST(RcvBatches, CvrsEqualsItsCvrsOneByOne) {
+  const std::vector<Ballot> ballots = {{{"a"}, {"b"}}, {{"b"}}, {{"c"}, {"a"}}, {{"b"}, {"c"}}, {{"a"}}, {{"c"}}};
+  Runner one(rcv());
+  Runner many(rcv());
+  json cvrs = json::array();
+  for (const Ballot& ballot : ballots) {
+    feed(one, ballot);
+    cvrs.push_back(ranked_cvr(ballot));
+  }
+  auto result = many.feed("batch", {{"cvrs", cvrs}}, "cvrs");
+  ASSERT_TRUE(result.ok()) << result.error;
+  EXPECT_EQ(many.bytes_now(), one.bytes_now());
+  EXPECT_EQ(many.projection()["cvrs"], ballots.size());
+
+  const std::string before = many.bytes_now();
+  json bad = cvrs;
+  bad[3]["CVRSnapshot"][0]["CVRContest"][0]["CVRContestSelection"][0]["SelectionPosition"][0]["Rank"] = 0;
+  for (const json& data : {json{{"cvrs", bad}}, json{{"cvrs", 1}}, json::object(), json("cvrs")}) {
+    auto refused = many.feed("bad", data, "cvrs");
+    EXPECT_EQ(refused.status, QUORUM_STATUS_REJECTED) << data.dump();
+    EXPECT_EQ(many.bytes_now(), before);
+  }
+  ASSERT_TRUE(many.feed("none", {{"cvrs", json::array()}}, "cvrs").ok());
+  EXPECT_EQ(many.bytes_now(), before);
 }
 
 TEST(RcvChaining, OtherMessageTypesPassUnchanged) {
