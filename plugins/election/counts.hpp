@@ -256,6 +256,65 @@ inline void add(Counts& into, const FlatCounts& more) {
   }
 }
 
+// Where `have` and `expected` differ, as "contest C selection S: 10 here,
+// 11 expected" lines (missing entries count as 0), at most `limit` of them
+// plus a last "... and N more". The counts of a roll-up against what its
+// leaves reported they hold.
+inline std::vector<std::string> differences(const Counts& have, const Counts& expected, size_t limit) {
+  std::vector<std::string> out;
+  size_t more = 0;
+  auto differ = [&](const std::string& what, uint64_t a, uint64_t b) {
+    if (a == b) {
+      return;
+    }
+    if (out.size() >= limit) {
+      ++more;
+      return;
+    }
+    out.push_back(what + ": " + std::to_string(a) + " from deltas, " + std::to_string(b) + " reported");
+  };
+  differ("ballots", have.ballots, expected.ballots);
+  static const ContestCounts kZero;
+  std::vector<std::string_view> contests;
+  for (const auto& [cid, counts] : have.contests) {
+    contests.push_back(cid);
+  }
+  for (const auto& [cid, counts] : expected.contests) {
+    contests.push_back(cid);
+  }
+  std::sort(contests.begin(), contests.end());
+  contests.erase(std::unique(contests.begin(), contests.end()), contests.end());
+  for (const std::string_view cid : contests) {
+    const auto a_it = have.contests.find(cid);
+    const auto b_it = expected.contests.find(cid);
+    const ContestCounts& a = a_it == have.contests.end() ? kZero : a_it->second;
+    const ContestCounts& b = b_it == expected.contests.end() ? kZero : b_it->second;
+    const std::string prefix = "contest " + std::string(cid);
+    differ(prefix + " ballots", a.ballots, b.ballots);
+    differ(prefix + " overvotes", a.overvotes, b.overvotes);
+    differ(prefix + " undervotes", a.undervotes, b.undervotes);
+    std::vector<std::string_view> selections;
+    for (const auto& [sid, votes] : a.selections) {
+      selections.push_back(sid);
+    }
+    for (const auto& [sid, votes] : b.selections) {
+      selections.push_back(sid);
+    }
+    std::sort(selections.begin(), selections.end());
+    selections.erase(std::unique(selections.begin(), selections.end()), selections.end());
+    for (const std::string_view sid : selections) {
+      const auto x = a.selections.find(sid);
+      const auto y = b.selections.find(sid);
+      differ(prefix + " selection " + std::string(sid), x == a.selections.end() ? 0 : x->second,
+             y == b.selections.end() ? 0 : y->second);
+    }
+  }
+  if (more > 0) {
+    out.push_back("... and " + std::to_string(more) + " more");
+  }
+  return out;
+}
+
 using Packer = msgpack::packer<msgpack::sbuffer>;
 
 inline void pack_string(Packer& packer, std::string_view text) {

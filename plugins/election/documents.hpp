@@ -126,6 +126,7 @@ struct UnitConfig {
   };
   std::string id;
   bool leaf = false;
+  uint64_t leaves = 0;               // precincts under it (1 for a precinct)
   std::vector<std::string> parents;  // strictly increasing, never `id`
   std::vector<Contest> contests;     // sorted by id (a msgpack map's keys are unique once canonical)
 
@@ -155,6 +156,7 @@ inline std::string read_unit_config(const quorum::sdk::MsgView& value, UnitConfi
       !read_ids(value, "parents", what, config.parents, error)) {
     return error;
   }
+  config.leaves = number;
   if (config.parents.size() > kMaxParents) {
     return what + ": more than " + std::to_string(kMaxParents) + " parents";
   }

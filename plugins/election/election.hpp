@@ -34,6 +34,16 @@
 // envelope time), so a replay sends exactly the same effects. This cuts the
 // commands a ballot costs from 1 + parents + ranked contests to about 1.
 //
+// AUDIT. A leaf's close sends its final counts with "reported"; a roll-up
+// sums them ("reported_contests") and, once every leaf under it (its
+// config's "leaves") has reported and their ballots have all arrived as
+// deltas, compares its counts with that sum: "balanced", or "differs" with
+// the differences listed (a delta lost, applied twice, or a leaf whose
+// deltas disagree with its own counts). Before that its audit is "open"
+// (leaves still counting) or "pending" (deltas in flight). The results
+// builder's `format=audit` also checks every roll-up against its leaves'
+// projections; this check is the handler's own, kept in the log's replay.
+//
 // Every refusal comes before the first change (decides_before_mutating), so
 // handle_batch folds a round of ballots into one decode and one encode.
 #pragma once
@@ -65,6 +75,7 @@ inline constexpr size_t kMaxElectionNameBytes = 1024;
 inline constexpr uint64_t kFlushBallots = 100;
 inline constexpr int64_t kFlushAfterMs = 1000;
 inline constexpr size_t kFlushCvrBytes = size_t{256} << 10;
+inline constexpr size_t kMaxAuditDifferences = 20;  // listed in a roll-up's audit
 
 // Whether `key` is `elections` or starts with `election/`: one compare.
 inline bool in_election_namespace(std::string_view key) noexcept {
@@ -276,16 +287,35 @@ inline std::string from_payload(std::string_view from) {
   return bytes_of(buffer);
 }
 
-// A leaf's "reported" effect: who, and how many ballots it holds for good.
-inline std::string reported_payload(std::string_view from, uint64_t ballots) {
-  msgpack::sbuffer buffer(64);
+// A leaf's "reported" effect: who, and the counts it holds for good.
+inline std::string reported_payload(std::string_view from, const Counts& counts) {
+  msgpack::sbuffer buffer(256);
   Packer packer(buffer);
-  packer.pack_map(2);
+  packer.pack_map(3);
   pack_string(packer, "ballots");
-  packer.pack_uint64(ballots);
+  packer.pack_uint64(counts.ballots);
+  pack_string(packer, "contests");
+  pack_contests(packer, counts, false);
   pack_string(packer, "from");
   pack_string(packer, from);
   return bytes_of(buffer);
+}
+
+// The roll-up audit (AUDIT above) from the unit's state.
+inline void update_audit(ElectionProjection& projection) {
+  projection.audit_differences.clear();
+  if (!projection.configured()) {
+    projection.audit = "open";
+  } else if (projection.config.leaf) {
+    projection.audit = "leaf";
+  } else if (projection.reported_leaves < projection.config.leaves) {
+    projection.audit = "open";
+  } else if (projection.counts.ballots < projection.reported_ballots) {
+    projection.audit = "pending";
+  } else {
+    projection.audit_differences = differences(projection.counts, projection.reported_counts, kMaxAuditDifferences);
+    projection.audit = projection.audit_differences.empty() ? "balanced" : "differs";
+  }
 }
 
 // Reads a "delta" payload into `counts` and `from`; "" or why not.
@@ -510,17 +540,29 @@ struct ElectionHandler {
       }
       ballots = *number;
     }
+    FlatCounts final_counts;  // the leaf's counts, for a roll-up's audit
+    const std::optional<MsgView> contests = data.find("contests");
+    if (contests && kind == ActorKind::kUnit) {
+      if (std::string error = read_contests(*contests, final_counts); !error.empty()) {
+        return Outcome::reject("reported: " + error);
+      }
+    }
     parse(projection);
     if (std::string error = claim(projection, kind); !error.empty()) {
       return Outcome::reject(error);
     }
-    if (projection.reported_ballots > UINT64_MAX - ballots) {
+    if (projection.reported_ballots > UINT64_MAX - ballots || !can_add(projection.reported_counts, final_counts)) {
       return Outcome::reject("reported from " + std::string(*string_field(data, "from")) + ": a count would overflow");
     }
     projection.dirty = true;
     projection.kind = kind;
     projection.reported_leaves += 1;
     projection.reported_ballots += ballots;
+    if (kind == ActorKind::kUnit) {
+      final_counts.ballots = ballots;
+      add(projection.reported_counts, final_counts);
+      update_audit(projection);
+    }
     touch(projection, message.time_ms);
     return Outcome::accept();
   }
@@ -621,6 +663,7 @@ struct ElectionHandler {
     for (const UnitConfig::Contest& contest : projection.config.contests) {
       projection.counts.contest(contest.id);  // zeros for every contest in scope
     }
+    update_audit(projection);
     return Outcome::accept();
   }
 
@@ -716,6 +759,9 @@ struct ElectionHandler {
     if (!projection.configured()) {
       projection.unconfigured_deltas += 1;
     }
+    if (projection.reported_leaves > 0) {  // else still "open"
+      update_audit(projection);
+    }
     touch(projection, message.time_ms);
     return Outcome::accept();
   }
@@ -734,7 +780,7 @@ struct ElectionHandler {
     }
     std::vector<quorum::sdk::Effect> effects;
     flush_pending(eid, unit, projection, effects);  // its ballots go before it says it has reported
-    const std::string payload = reported_payload(unit, projection.counts.ballots);
+    const std::string payload = reported_payload(unit, projection.counts);
     for (const std::string& parent : projection.config.parents) {
       effects.push_back({quorum::election::unit_key(eid, parent), "reported", payload});
     }

@@ -68,6 +68,13 @@ struct ElectionProjection {
   // they closed (a roll-up whose ballots equal it has every delta of them).
   uint64_t reported_leaves = 0;
   uint64_t reported_ballots = 0;
+  // kUnit roll-ups: the sum of the final counts the reported leaves sent
+  // with "reported", and the audit of the counts against it (election.hpp,
+  // AUDIT): "open" until every leaf under it reported, "pending" while their
+  // deltas are in flight, then "balanced" or "differs" with the differences.
+  Counts reported_counts;
+  std::string audit = "open";
+  std::vector<std::string> audit_differences;
   // kElection, kUnit, kContest: envelope time of the last change (max).
   int64_t updated_ms = 0;
 
@@ -204,6 +211,24 @@ inline void parse(ElectionProjection& projection) {
         fail("'reported' must be a boolean");
       }
       out.reported = *flag;
+    } else if (key == "reported_contests") {
+      if (std::string error = read_contests(entry.value, out.reported_counts); !error.empty()) {
+        fail("reported_contests: " + error);
+      }
+    } else if (key == "audit") {
+      const std::optional<MsgView> status = entry.value.find("status");
+      const std::optional<MsgView> differences = entry.value.find("differences");
+      if (!status || !status->as_string() || !differences || !differences->is_array()) {
+        fail("'audit' must be {\"status\": str, \"differences\": [str]}");
+      }
+      out.audit.assign(*status->as_string());
+      for (const MsgView& difference : differences->elements()) {
+        const std::optional<std::string_view> text = difference.as_string();
+        if (!text) {
+          fail("audit differences must be strings");
+        }
+        out.audit_differences.emplace_back(*text);
+      }
     } else if (key == "reported_leaves") {
       out.reported_leaves = uint_of(entry.value, key);
     } else if (key == "reported_ballots") {
@@ -216,6 +241,7 @@ inline void parse(ElectionProjection& projection) {
       out.updated_ms = int_of(entry.value, key);
     }
   }
+  out.reported_counts.ballots = out.reported_ballots;  // stored once, as "reported_ballots"
   out.raw = std::move(projection.raw);
   projection = std::move(out);  // parsed, not dirty
 }
@@ -273,7 +299,7 @@ inline void encode(msgpack::packer<msgpack::sbuffer>& packer, const ElectionProj
       raw_or_nil(projection.units);
       return;
     case ActorKind::kUnit:
-      packer.pack_map(11);
+      packer.pack_map(13);
       pack_string(packer, "kind");
       pack_string(packer, "unit");
       pack_string(packer, "config");
@@ -307,8 +333,19 @@ inline void encode(msgpack::packer<msgpack::sbuffer>& packer, const ElectionProj
       }
       pack_string(packer, "reported_ballots");
       packer.pack_uint64(projection.reported_ballots);
+      pack_string(packer, "reported_contests");
+      pack_contests(packer, projection.reported_counts, false);
       pack_string(packer, "reported_leaves");
       packer.pack_uint64(projection.reported_leaves);
+      pack_string(packer, "audit");
+      packer.pack_map(2);
+      pack_string(packer, "status");
+      pack_string(packer, projection.audit);
+      pack_string(packer, "differences");
+      packer.pack_array(static_cast<uint32_t>(projection.audit_differences.size()));
+      for (const std::string& difference : projection.audit_differences) {
+        pack_string(packer, difference);
+      }
       pack_string(packer, "deltas");
       packer.pack_uint64(projection.deltas);
       pack_string(packer, "unconfigured_deltas");

@@ -93,7 +93,7 @@ def ingest_counts(stdout):
 def results(cluster, node, election, fmt):
     """`quorumctl results --format FMT` through node `node`."""
     _, out, _ = cluster.ctl(node, "results", "--election", election, "--format", fmt)
-    return json.loads(out) if fmt in ("json", "nist-err") else out
+    return json.loads(out) if fmt in ("json", "nist-err", "audit") else out
 
 
 def wait_complete(cluster, election):
@@ -118,6 +118,18 @@ def wait_complete(cluster, election):
         previous = counts if complete else None
         time.sleep(1.0)
     raise Failure(f"results did not settle in {SETTLE_TIMEOUT_S} s (last reporting/status: {last})")
+
+
+def check_audit(cluster, election, case):
+    """The audit export is clean, and every roll-up's own audit (the handler's) says balanced."""
+    audit = results(cluster, 1, election, "audit")
+    rollups = audit.get("units", [])
+    if not audit.get("ok") or audit.get("differences"):
+        raise Failure(f"{case}: the audit found differences: {audit.get('differences')}")
+    unbalanced = [(u["id"], u.get("handler_audit")) for u in rollups if u.get("handler_audit") != "balanced"]
+    if not rollups or unbalanced:
+        raise Failure(f"{case}: roll-ups whose own audit is not balanced: {unbalanced or 'no roll-ups listed'}")
+    print(f"{case}: audit ok, {len(rollups)} roll-ups balanced by their own audit")
 
 
 def validate(instance, schema_path):
@@ -200,6 +212,7 @@ def nist_case(args, work, case):
             raise Failure(f"/v1/results status is {summary.get('status')!r}, expected 'unofficial-complete'")
         checked = compare_with_certified(certified, export)
         print(f"{case}: {checked[0]} VoteCounts and {checked[1]} OtherCounts equal the certified results")
+        check_audit(cluster, election, case)
 
         # Re-ingesting changes nothing: every ballot is a duplicate, the export is the same.
         _, out, _ = cluster.ctl(4, "ingest", cvr, "--election", election)

@@ -11,7 +11,8 @@
 //   - each roll-up's counts equal the sum of its leaves' counts;
 //   - reported_leaves: a roll-up's = its leaves, the election's = all leaves;
 //   - each roll-up applied every delta sent to it once, and no leaf holds
-//     anything pending after its close.
+//     anything pending after its close;
+//   - each roll-up's own audit says "balanced".
 // Each run draws a seed; replay with RC_PARAMS="seed=<seed>".
 #include "election.hpp"
 #include "election_sim.hpp"
@@ -366,6 +367,7 @@ RC_GTEST_PROP(ElectionProperty, RollUpsEqualTheSumOfTheirLeavesInAnyDeliveryOrde
     RC_ASSERT(projection.at("ballots").get<uint64_t>() == ballots_under);
     RC_ASSERT(projection.at("reported_ballots").get<uint64_t>() == ballots_under);
     RC_ASSERT(projection.at("reported_leaves").get<uint64_t>() == under.size());
+    RC_ASSERT(projection.at("audit").at("status") == "balanced");
   }
   const json election = sim.projection_json(quorum::election::election_key(eid));
   RC_ASSERT(election.at("reported_leaves").get<uint64_t>() == leaves.size());

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -309,7 +310,9 @@ TEST(ElectionPlugin, ConfigureZeroFillsContestsInScope) {
                       {"pending", kNothingPending},
                       {"reported", false},
                       {"reported_ballots", 0},
+                      {"reported_contests", json::object()},
                       {"reported_leaves", 0},
+                      {"audit", {{"status", "leaf"}, {"differences", json::array()}}},
                       {"deltas", 0},
                       {"unconfigured_deltas", 0},
                       {"updated_ms", 0}}));
@@ -320,8 +323,8 @@ TEST(ElectionPlugin, ConfigureZeroFillsContestsInScope) {
     keys.push_back(it.key());
   }
   EXPECT_EQ(keys, (std::vector<std::string>{"kind", "config", "ballots", "contests", "pending", "reported",
-                                            "reported_ballots", "reported_leaves", "deltas", "unconfigured_deltas",
-                                            "updated_ms"}));
+                                            "reported_ballots", "reported_contests", "reported_leaves", "audit",
+                                            "deltas", "unconfigured_deltas", "updated_ms"}));
   std::vector<std::string> contest_keys;
   for (auto it = ordered["contests"]["mayor"].begin(); it != ordered["contests"]["mayor"].end(); ++it) {
     contest_keys.push_back(it.key());
@@ -599,6 +602,47 @@ TEST(ElectionPlugin, ContestActorCountsCvrsBatches) {
   expect_refused(sim, "election/e1/contest/council", "cvrs", {{"cvrs", 3}}, "cvrs needs");
 }
 
+// The roll-up's own audit: open while leaves count, pending while deltas
+// are in flight, balanced when its counts equal what its leaves reported,
+// differs (with the differences) when they do not.
+TEST(ElectionPlugin, ARollUpAuditsItselfAgainstWhatItsLeavesReported) {
+  Loaded loaded;
+  ElectionSim& sim = loaded.sim;
+  auto audit = [&] { return sim.projection_json("election/e1/unit/county")["audit"]; };
+  EXPECT_EQ(audit()["status"], "open");
+  ASSERT_TRUE(sim.command("election/e1/unit/p1", "b1", "cvr", 10, ballot("p1", {{"mayor", {"m-a"}}}, "b1")).ok());
+  ASSERT_TRUE(sim.command("election/e1/unit/p2", "b2", "cvr", 10, ballot("p2", {{"mayor", {"m-wi"}}}, "b2")).ok());
+  ASSERT_TRUE(sim.command("election/e1/unit/p1", "f", "flush", 11, json::object()).ok());
+  sim.deliver_all(12);
+  ASSERT_TRUE(sim.command("election/e1/unit/p1", "close-p1", "close", 20, json::object()).ok());
+  ASSERT_TRUE(sim.command("election/e1/unit/p2", "close-p2", "close", 20, json::object()).ok());
+  // Deliver everything but p2's delta: both reported, a ballot in flight.
+  std::vector<quorum::test::PendingEffect>& pending = sim.pending();
+  auto held = std::find_if(pending.begin(), pending.end(), [](const auto& effect) {
+    return effect.type == "delta" && effect.to == "election/e1/unit/county";
+  });
+  ASSERT_NE(held, pending.end());
+  const quorum::test::PendingEffect delta = *held;
+  pending.erase(held);
+  sim.deliver_all(30);
+  EXPECT_EQ(audit()["status"], "pending");
+  sim.pending().push_back(delta);
+  sim.deliver_all(40);
+  EXPECT_EQ(audit(), json({{"status", "balanced"}, {"differences", json::array()}}));
+  EXPECT_EQ(sim.projection_json("election/e1/unit/county")["reported_contests"]["mayor"]["selections"],
+            json({{"m-a", 1}, {"m-wi", 1}}));
+  // A delta nobody's leaf reported (sent by hand): the audit says where.
+  const json stray = {
+      {"from", "p1"},
+      {"ballots", 1},
+      {"contests", {{"mayor", {{"ballots", 1}, {"overvotes", 0}, {"undervotes", 0}, {"selections", {{"m-a", 1}}}}}}}};
+  ASSERT_TRUE(sim.command("election/e1/unit/county", "stray", "delta", 50, stray).ok());
+  EXPECT_EQ(audit()["status"], "differs");
+  EXPECT_EQ(audit()["differences"],
+            json({"ballots: 3 from deltas, 2 reported", "contest mayor ballots: 3 from deltas, 2 reported",
+                  "contest mayor selection m-a: 2 from deltas, 1 reported"}));
+}
+
 TEST(ElectionPlugin, ContestActorCountsForwardedBallots) {
   ElectionSim sim(plugin());
   ASSERT_TRUE(sim.command("election/e1/contest/council", "x", "cvr", 7, ballot("p1", {})).ok());
@@ -675,7 +719,9 @@ TEST(ElectionPlugin, CloseReportsOnceToEveryParentAndTheElection) {
   EXPECT_EQ(first.effects[2]["to"], "election/e1");
   for (const json& effect : first.effects) {
     EXPECT_EQ(effect["type"], "reported");
-    EXPECT_EQ(effect["data"], json({{"ballots", 2}, {"from", "p1"}}));
+    EXPECT_EQ(effect["data"]["ballots"], 2);
+    EXPECT_EQ(effect["data"]["from"], "p1");
+    EXPECT_EQ(effect["data"]["contests"]["mayor"]["selections"], json({{"m-a", 1}, {"m-b", 1}}));
   }
   const json p1 = sim.projection_json("election/e1/unit/p1");
   EXPECT_EQ(p1["reported"], true);

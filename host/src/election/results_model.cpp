@@ -278,6 +278,10 @@ void apply_unit(std::string_view eid, const std::string& id, std::string_view by
   unit.reported = doc.boolean(root, "reported");
   unit.reported_leaves = doc.uint(root, "reported_leaves");
   unit.reported_ballots = doc.uint(root, "reported_ballots");
+  if (const msgpack::object* audit = doc.value(root, "audit"); audit != nullptr) {
+    unit.handler_audit = doc.str(*audit, "status");
+    unit.handler_differences = doc.strings(*audit, "differences");
+  }
   unit.updated_ms = doc.integer(root, "updated_ms");
   for (const msgpack::object_kv& kv : doc.entries(root, "contests")) {
     const std::string cid = doc.as_str(kv.key, "contest id");
@@ -351,6 +355,13 @@ Audit audit_units(const std::vector<UnitResult>& units) {
   for (const UnitResult& unit : units) {
     if (unit.leaf) {
       continue;
+    }
+    for (const std::string& difference : unit.handler_differences) {  // the handler's own audit said so
+      if (audit.differences.size() >= kMaxDifferences) {
+        ++omitted;
+        continue;
+      }
+      audit.differences.push_back("unit " + unit.id + " (its audit): " + difference);
     }
     const auto it = leaves_of.find(unit.id);
     const std::vector<const UnitResult*> no_leaves;

@@ -511,7 +511,8 @@ std::string render_audit(const Results& results) {
     units.push_back(Json{{"id", u.id},
                          {"ballots", u.ballots},
                          {"leaf_ballots", sum},
-                         {"state", sum == u.ballots ? "checked" : "pending"}});
+                         {"state", sum == u.ballots ? "checked" : "pending"},
+                         {"handler_audit", u.handler_audit}});
   }
   Json out{{"election", results.id},
            {"status", results.status},

@@ -105,6 +105,10 @@ struct UnitResult {
   bool reported = false;
   uint64_t reported_leaves = 0;
   uint64_t reported_ballots = 0;  // ballots its reported leaves held when they closed
+  // The roll-up's own audit (the election handler's: open, pending,
+  // balanced, differs; "leaf" for a precinct; "" when not read).
+  std::string handler_audit;
+  std::vector<std::string> handler_differences;
   int64_t updated_ms = 0;
   std::map<std::string, Count> contests;  // in-scope contests, zero-filled from the definition
 };
