@@ -208,21 +208,8 @@ inline std::string check_ranked(std::string_view cvr) {
   return {};
 }
 
-// The "delta" payload: {"from": unit, "ballots": n, "contests": {...}}.
-inline std::string delta_payload(std::string_view from, const FlatCounts& counts) {
-  msgpack::sbuffer buffer(256);
-  Packer packer(buffer);
-  packer.pack_map(3);
-  pack_string(packer, "from");
-  pack_string(packer, from);
-  pack_string(packer, "ballots");
-  packer.pack_uint64(counts.ballots);
-  pack_string(packer, "contests");
-  pack_contests(packer, counts);
-  return bytes_of(buffer);
-}
-
-// The same from a leaf's pending counts (the layout read_delta reads).
+// The "delta" payload of a leaf's pending counts: {"from": unit, "ballots":
+// n, "contests": {...}} (the layout read_delta reads).
 inline std::string delta_payload(std::string_view from, const Counts& counts) {
   msgpack::sbuffer buffer(512);
   Packer packer(buffer);
