@@ -771,6 +771,12 @@ TEST(ElectionPlugin, ReportedRefusalsAndTheElectionActorKeepsItsDefinition) {
   expect_refused(sim, "election/e1", "reported", {{"from", "p3"}, {"ballots", -1}},
                  "'ballots' must be a non-negative integer");
   expect_refused(sim, "election/e1/unit/x", "reported", json::array(), "reported needs");
+  // A unit reads the reported counts (for its audit): a malformed one is refused.
+  expect_refused(sim, "election/e1/unit/x", "reported", {{"from", "p1"}, {"ballots", 1}, {"contests", 5}},
+                 "reported: 'contests' must be a map");
+  expect_refused(sim, "election/e1/unit/x", "reported",
+                 {{"from", "p1"}, {"ballots", 1}, {"contests", {{"mayor", {{"ballots", 1}}}}}},
+                 "reported: contest 'mayor' needs ballots, overvotes, undervotes and selections");
 }
 
 TEST(ElectionPlugin, AProjectionOfAnotherKindIsRefusedNotOverwritten) {
