@@ -256,10 +256,31 @@ inline void add(Counts& into, const FlatCounts& more) {
   }
 }
 
-// Where `have` and `expected` differ, as "contest C selection S: 10 here,
-// 11 expected" lines (missing entries count as 0), at most `limit` of them
-// plus a last "... and N more". The counts of a roll-up against what its
-// leaves reported they hold.
+// The ids of two sorted maps, merged (sorted, unique).
+template <class V>
+std::vector<std::string_view> merged_ids(const SortedMap<V>& a, const SortedMap<V>& b) {
+  std::vector<std::string_view> ids;
+  ids.reserve(a.size() + b.size());
+  auto x = a.begin();
+  auto y = b.begin();
+  while (x != a.end() || y != b.end()) {
+    if (y == b.end() || (x != a.end() && x->first < y->first)) {
+      ids.push_back((x++)->first);
+    } else if (x == a.end() || y->first < x->first) {
+      ids.push_back((y++)->first);
+    } else {
+      ids.push_back(x->first);
+      ++x;
+      ++y;
+    }
+  }
+  return ids;
+}
+
+// Where `have` and `expected` differ, as "contest C selection S: 2 from
+// deltas, 1 reported" lines (missing entries count as 0), at most `limit` of
+// them plus a last "... and N more". The counts of a roll-up against what
+// its leaves reported they hold.
 inline std::vector<std::string> differences(const Counts& have, const Counts& expected, size_t limit) {
   std::vector<std::string> out;
   size_t more = 0;
@@ -275,16 +296,7 @@ inline std::vector<std::string> differences(const Counts& have, const Counts& ex
   };
   differ("ballots", have.ballots, expected.ballots);
   static const ContestCounts kZero;
-  std::vector<std::string_view> contests;
-  for (const auto& [cid, counts] : have.contests) {
-    contests.push_back(cid);
-  }
-  for (const auto& [cid, counts] : expected.contests) {
-    contests.push_back(cid);
-  }
-  std::sort(contests.begin(), contests.end());
-  contests.erase(std::unique(contests.begin(), contests.end()), contests.end());
-  for (const std::string_view cid : contests) {
+  for (const std::string_view cid : merged_ids(have.contests, expected.contests)) {
     const auto a_it = have.contests.find(cid);
     const auto b_it = expected.contests.find(cid);
     const ContestCounts& a = a_it == have.contests.end() ? kZero : a_it->second;
@@ -293,16 +305,7 @@ inline std::vector<std::string> differences(const Counts& have, const Counts& ex
     differ(prefix + " ballots", a.ballots, b.ballots);
     differ(prefix + " overvotes", a.overvotes, b.overvotes);
     differ(prefix + " undervotes", a.undervotes, b.undervotes);
-    std::vector<std::string_view> selections;
-    for (const auto& [sid, votes] : a.selections) {
-      selections.push_back(sid);
-    }
-    for (const auto& [sid, votes] : b.selections) {
-      selections.push_back(sid);
-    }
-    std::sort(selections.begin(), selections.end());
-    selections.erase(std::unique(selections.begin(), selections.end()), selections.end());
-    for (const std::string_view sid : selections) {
+    for (const std::string_view sid : merged_ids(a.selections, b.selections)) {
       const auto x = a.selections.find(sid);
       const auto y = b.selections.find(sid);
       differ(prefix + " selection " + std::string(sid), x == a.selections.end() ? 0 : x->second,
