@@ -41,6 +41,7 @@ uint64_t kth_highest(std::vector<uint64_t> values, size_t need) {
 KeyReplica::KeyReplica(std::string key, NodeId self, const LogReader& log, Meta durable, ReplicaOptions options)
     : key_(std::move(key)), self_(self), log_(log), options_(options), meta_(durable), durable_(durable) {
   QUORUM_ASSERT(meta_.commit <= meta_.vouched && meta_.vouched <= meta_.last_seq);
+  recent_from_ = meta_.last_seq + 1;  // none yet (hash_at(last_seq) is meta_.head)
 }
 
 // --- storage ---
@@ -54,6 +55,9 @@ std::optional<store::Hash> KeyReplica::hash_at(uint64_t seq) const {
   }
   if (seq == meta_.last_seq) {
     return meta_.head;
+  }
+  if (seq >= recent_from_) {
+    return recent_[seq % kRecentHashes];
   }
   if (auto it = overlay_.find(seq); it != overlay_.end()) {
     return it->second.second.hash();
@@ -98,6 +102,7 @@ void KeyReplica::issue_write(uint64_t truncate_after, std::vector<store::Encoded
     overlay_.erase(overlay_.upper_bound(truncate_after), overlay_.end());
     meta_.last_seq = truncate_after;
     meta_.head = *head;
+    recent_from_ = std::min(recent_from_, truncate_after + 1);  // the ones up to truncate_after still hold
   } else {
     truncate_after = kNoTruncate;
   }
@@ -106,7 +111,10 @@ void KeyReplica::issue_write(uint64_t truncate_after, std::vector<store::Encoded
     overlay_.insert_or_assign(entry.seq(), std::make_pair(id, entry));
     meta_.last_seq = entry.seq();
     meta_.head = entry.hash();
+    recent_[entry.seq() % kRecentHashes] = entry.hash();
+    recent_from_ = std::max(recent_from_, meta_.last_seq + 1 - std::min(meta_.last_seq, kRecentHashes));
   }
+  QUORUM_ASSERT(recent_from_ <= meta_.last_seq + 1 && meta_.last_seq + 1 - recent_from_ <= kRecentHashes);
   meta_.vouched = std::min(meta_.vouched, meta_.last_seq);
   meta_.commit = std::min(meta_.commit, meta_.vouched);
   QUORUM_ASSERT(meta_.promised >= meta_.accepted);

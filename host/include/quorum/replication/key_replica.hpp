@@ -34,6 +34,7 @@
 #include <quorum/replication/types.hpp>
 #include <quorum/store/entry.hpp>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -199,6 +200,16 @@ class KeyReplica {
   uint64_t durable_write_ = 0;
   // Entries written but not yet durable: seq -> (write id, entry).
   std::map<uint64_t, std::pair<uint64_t, store::EncodedEntry>> overlay_;
+  // The hashes of the last entries of the log as held (durable or not):
+  // seqs recent_from_..meta_.last_seq, entry s at recent_[s % size].
+  // Every Append carries the hash of the entry before its first one, which
+  // in steady state is the writer's previous round's last entry: durable,
+  // so no longer in the overlay, and reading it from the store costs a
+  // LevelDB iterator seek per follower and round. Kept by issue_write, the
+  // only place the log changes, so it always matches meta_.
+  static constexpr uint64_t kRecentHashes = 16;
+  std::array<store::Hash, kRecentHashes> recent_{};
+  uint64_t recent_from_ = 1;  // > meta_.last_seq: none
   // Replies held until a write is durable: (write id, message).
   std::deque<std::pair<uint64_t, Envelope>> deferred_;
   // The meta each issued write leaves on disk, until durable.
