@@ -176,6 +176,53 @@ TEST(ActorTest, RetriesOfIdsEvictedFromMemoryAreFoundInTheStore) {
   EXPECT_EQ(h.projection("p/1")["total"], 55);
 }
 
+// A recovered actor whose whole log fits in recent_ids_bound reads every
+// id back at recovery, so a new id is known to be new without asking the
+// store (one LevelDB Get per new command otherwise). Shown by planting a
+// stale idempotency record for a new id: it is not consulted. A longer log
+// keeps asking the store, and a retry of an old id is still a duplicate.
+TEST(ActorTest, ARecoveredShortLogDecidesNewIdsInMemory) {
+  ActorOptions options;
+  options.recent_ids_bound = 5;
+  Harness h(options);
+  for (int i = 0; i < 5; ++i) {
+    h.submit(add("p/short", "s-" + std::to_string(i), 1));
+    h.submit(add("p/long", "l-" + std::to_string(i), 1));
+  }
+  h.submit(add("p/long", "l-5", 1));  // 6 entries: more than the bound
+  h.commit();
+  ASSERT_EQ(h.seq("p/short"), 5u);
+  ASSERT_EQ(h.seq("p/long"), 6u);
+  h.crash();
+  store::WriteBatch plant;
+  ASSERT_TRUE(plant.put_idempotency("p/short", "new-id", store::IdempotencyRecord{1, store::Hash{}}).ok());
+  ASSERT_TRUE(plant.put_idempotency("p/long", "new-id", store::IdempotencyRecord{1, store::Hash{}}).ok());
+  ASSERT_TRUE(h.store.commit(plant).ok());
+
+  const ReplyToken short_new = h.submit(add("p/short", "new-id", 1));
+  const ReplyToken long_new = h.submit(add("p/long", "new-id", 1));
+  const ReplyToken short_retry = h.submit(add("p/short", "s-2", 1));
+  const ReplyToken long_retry = h.submit(add("p/long", "l-0", 1));
+  h.commit();
+  ASSERT_TRUE(h.reply(short_new).ok());
+  EXPECT_FALSE(h.reply(short_new)->duplicate);  // decided in memory: the planted record was not read
+  EXPECT_EQ(h.reply(short_new)->seq, 6u);
+  // The long log asks the store, which finds the planted record and sees
+  // that it points at another command's entry.
+  ASSERT_FALSE(h.reply(long_new).ok());
+  EXPECT_NE(h.reply(long_new).error().message.find("idempotency look-up failed"), std::string::npos)
+      << h.reply(long_new).error().message;
+  for (ReplyToken retry : {short_retry, long_retry}) {
+    ASSERT_TRUE(h.reply(retry).ok());
+    EXPECT_TRUE(h.reply(retry)->duplicate);
+  }
+  EXPECT_EQ(h.reply(short_retry)->seq, 3u);
+  EXPECT_EQ(h.reply(long_retry)->seq, 1u);
+  EXPECT_EQ(h.log("p/short").size(), 6u);
+  EXPECT_EQ(h.log("p/long").size(), 6u);
+  EXPECT_EQ(h.projection("p/short")["total"], 6);
+}
+
 // The idempotency tables hold fingerprints of ids; with 1-bit fingerprints
 // every two ids collide. A collision must never make a new command a
 // duplicate (a dropped ballot), and a retry must still get its original

@@ -297,7 +297,7 @@ void Actor::start() {
       }
     }
     std::optional<host::ProjectionState> prior;
-    uint64_t from = 0;
+    uint64_t from = 0;  // replayed from here (0: the whole log)
     if (record != nullptr) {
       // The version that wrote it, if loaded; otherwise a version id that
       // matches nothing, so only the schema decides (continue / migrate / rebuild).
@@ -347,6 +347,10 @@ void Actor::start() {
   durable_.projections = std::make_shared<const host::ActorProjections>(std::move(projections));
   if (history_->failed()) {
     fail(State::kFailed, "actor '" + key_ + "' refusing service: " + history_->failure());
+    return;
+  }
+  learn_ids();
+  if (state_ != State::kServing) {
     return;
   }
 
@@ -410,6 +414,42 @@ void Actor::remember(uint64_t id_fingerprint, uint64_t seq) {
   if (recent_.add(id_fingerprint, seq)) {
     ids_complete_ = false;  // an id was evicted (or, with a bound of 0, never kept)
   }
+}
+
+void Actor::learn_ids() {
+  QUORUM_ASSERT(recent_.size() == 0 && !ids_complete_);
+  const uint64_t last = durable_.seq;
+  if (last > env_.options.recent_ids_bound) {
+    return;  // too long to keep every id: misses are confirmed in the store
+  }
+  bool evicted = false;
+  uint64_t seq = 1;
+  while (seq <= last) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(last - seq + 1, store::kMaxReadEntries));
+    Result<std::vector<store::RawEntry>> page = env_.store->read_log(key_, seq, want);
+    if (!page.ok()) {
+      fail(State::kFailed, "actor '" + key_ + "' refusing service: reading the log's ids at seq " +
+                               std::to_string(seq) + ": " + page.error().message);
+      return;
+    }
+    for (const store::RawEntry& raw : *page) {
+      Result<store::EntryView> entry = store::parse_entry(raw.bytes);
+      if (raw.seq != seq || !entry.ok() || entry->seq != seq) {
+        fail(State::kFailed,
+             "actor '" + key_ + "' refusing service: entry seq " + std::to_string(seq) + " is missing or unreadable");
+        return;
+      }
+      if (!entry->id.empty()) {
+        evicted = recent_.add(fingerprint(entry->id), seq) || evicted;
+      }
+      ++seq;
+    }
+    if (page->empty()) {
+      fail(State::kFailed, "actor '" + key_ + "' refusing service: entry seq " + std::to_string(seq) + " is missing");
+      return;
+    }
+  }
+  ids_complete_ = !evicted;
 }
 
 uint64_t Actor::find_pending(std::string_view id, uint64_t id_fingerprint) const {

@@ -276,6 +276,10 @@ class Actor {
   CommandReceipt receipt(uint64_t seq, const store::Hash& hash, bool duplicate) const;
   uint64_t fingerprint(std::string_view id) const noexcept;
   void remember(uint64_t id_fingerprint, uint64_t seq);
+  // Recovery, when the whole log is at most recent_ids_bound entries: reads
+  // every entry's id into recent_ so that ids_complete_ holds and a new id
+  // needs no store look-up (see ids_complete_).
+  void learn_ids();
   std::optional<store::IdempotencyRecord> find_applied(std::string_view id, uint64_t id_fingerprint);
   // The seq of the pending entry with this id, or 0.
   uint64_t find_pending(std::string_view id, uint64_t id_fingerprint) const;
@@ -311,8 +315,9 @@ class Actor {
   FingerprintMap batch_ids_;                      // scratch of batchable_prefix()
   std::vector<std::string_view> batch_messages_;  // scratch of process_batch()
   // True while recent_ holds every id this actor ever applied (it started
-  // empty in this incarnation and nothing was evicted since): a miss then
-  // needs no store look-up.
+  // empty in this incarnation, or recovery read every id of a log short
+  // enough, and nothing was evicted since): a miss then needs no store
+  // look-up, which is a LevelDB Get per new command otherwise.
   bool ids_complete_ = false;
 
   // Outbox: deliveries sent, to retry, and confirmed (to delete).
