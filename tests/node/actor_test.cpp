@@ -223,6 +223,30 @@ TEST(ActorTest, ARecoveredShortLogDecidesNewIdsInMemory) {
   EXPECT_EQ(h.projection("p/short")["total"], 6);
 }
 
+// After a snapshot the recovery replays only the log's tail, so it does not
+// read the ids back (that would read the whole log again): a miss is still
+// confirmed in the store, which here finds the planted record.
+TEST(ActorTest, ARecoveryFromASnapshotStillAsksTheStore) {
+  ActorOptions options;
+  options.recent_ids_bound = 10;
+  options.snapshot_interval = 2;
+  Harness h(options);
+  for (int i = 0; i < 4; ++i) {
+    h.submit(add("p/snap", "s-" + std::to_string(i), 1));
+  }
+  h.commit();
+  ASSERT_EQ(h.seq("p/snap"), 4u);
+  h.crash();
+  store::WriteBatch plant;
+  ASSERT_TRUE(plant.put_idempotency("p/snap", "new-id", store::IdempotencyRecord{1, store::Hash{}}).ok());
+  ASSERT_TRUE(h.store.commit(plant).ok());
+  const ReplyToken fresh = h.submit(add("p/snap", "new-id", 1));
+  ASSERT_TRUE(h.answered(fresh));
+  ASSERT_FALSE(h.reply(fresh).ok());
+  EXPECT_NE(h.reply(fresh).error().message.find("idempotency look-up failed"), std::string::npos)
+      << h.reply(fresh).error().message;
+}
+
 // The idempotency tables hold fingerprints of ids; with 1-bit fingerprints
 // every two ids collide. A collision must never make a new command a
 // duplicate (a dropped ballot), and a retry must still get its original

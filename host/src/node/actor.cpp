@@ -285,6 +285,7 @@ void Actor::start() {
   const std::shared_ptr<const host::HostSnapshot> snapshot = env_.plugins->snapshot();
   std::map<uint64_t, std::vector<host::Effect>> replayed_effects;
   host::ActorProjections projections;
+  bool replayed_whole_log = true;  // no handler started from a snapshot
   for (const host::SlotView& slot : snapshot->slots) {
     if (slot.active == nullptr) {
       continue;
@@ -307,6 +308,7 @@ void Actor::start() {
       }
       prior = host::ProjectionState{id, record->snapshot.projection_schema, record->snapshot.projection};
       from = record->snapshot.seq;
+      replayed_whole_log = false;
     }
     host::PrefixHistory before(*history_, from);
     Result<std::string> bytes = env_.runner->continue_projection(active, prior ? &*prior : nullptr, key_, before);
@@ -349,9 +351,14 @@ void Actor::start() {
     fail(State::kFailed, "actor '" + key_ + "' refusing service: " + history_->failure());
     return;
   }
-  learn_ids();
-  if (state_ != State::kServing) {
-    return;
+  // The ids of a short log, read while its entries are still in the
+  // store's cache (the replay just read them all). After a snapshot the
+  // replay read only the tail: then misses stay confirmed in the store.
+  if (replayed_whole_log) {
+    learn_ids();
+    if (state_ != State::kServing) {
+      return;
+    }
   }
 
   if (env_.options.replicated) {

@@ -276,9 +276,10 @@ class Actor {
   CommandReceipt receipt(uint64_t seq, const store::Hash& hash, bool duplicate) const;
   uint64_t fingerprint(std::string_view id) const noexcept;
   void remember(uint64_t id_fingerprint, uint64_t seq);
-  // Recovery, when the whole log is at most recent_ids_bound entries: reads
-  // every entry's id into recent_ so that ids_complete_ holds and a new id
-  // needs no store look-up (see ids_complete_).
+  // Recovery that replayed the whole log (replicated, or no snapshot yet),
+  // when it is at most recent_ids_bound entries: reads every entry's id
+  // into recent_ so that ids_complete_ holds and a new id needs no store
+  // look-up (see ids_complete_).
   void learn_ids();
   std::optional<store::IdempotencyRecord> find_applied(std::string_view id, uint64_t id_fingerprint);
   // The seq of the pending entry with this id, or 0.
