@@ -176,6 +176,14 @@ TEST(ActorTest, RetriesOfIdsEvictedFromMemoryAreFoundInTheStore) {
   EXPECT_EQ(h.projection("p/1")["total"], 55);
 }
 
+// Writes an idempotency record for `id` pointing at seq 1 (another
+// command's entry): a look-up in the store finds it and refuses.
+void plant_stale_record(Harness& h, const std::string& key, const std::string& id) {
+  store::WriteBatch plant;
+  ASSERT_TRUE(plant.put_idempotency(key, id, store::IdempotencyRecord{1, store::Hash{}}).ok());
+  ASSERT_TRUE(h.store.commit(plant).ok());
+}
+
 // A recovered actor whose whole log fits in recent_ids_bound reads every
 // id back at recovery, so a new id is known to be new without asking the
 // store (one LevelDB Get per new command otherwise). Shown by planting a
@@ -194,10 +202,8 @@ TEST(ActorTest, ARecoveredShortLogDecidesNewIdsInMemory) {
   ASSERT_EQ(h.seq("p/short"), 5u);
   ASSERT_EQ(h.seq("p/long"), 6u);
   h.crash();
-  store::WriteBatch plant;
-  ASSERT_TRUE(plant.put_idempotency("p/short", "new-id", store::IdempotencyRecord{1, store::Hash{}}).ok());
-  ASSERT_TRUE(plant.put_idempotency("p/long", "new-id", store::IdempotencyRecord{1, store::Hash{}}).ok());
-  ASSERT_TRUE(h.store.commit(plant).ok());
+  plant_stale_record(h, "p/short", "new-id");
+  plant_stale_record(h, "p/long", "new-id");
 
   const ReplyToken short_new = h.submit(add("p/short", "new-id", 1));
   const ReplyToken long_new = h.submit(add("p/long", "new-id", 1));
@@ -237,9 +243,7 @@ TEST(ActorTest, ARecoveryFromASnapshotStillAsksTheStore) {
   h.commit();
   ASSERT_EQ(h.seq("p/snap"), 4u);
   h.crash();
-  store::WriteBatch plant;
-  ASSERT_TRUE(plant.put_idempotency("p/snap", "new-id", store::IdempotencyRecord{1, store::Hash{}}).ok());
-  ASSERT_TRUE(h.store.commit(plant).ok());
+  plant_stale_record(h, "p/snap", "new-id");
   const ReplyToken fresh = h.submit(add("p/snap", "new-id", 1));
   ASSERT_TRUE(h.answered(fresh));
   ASSERT_FALSE(h.reply(fresh).ok());
