@@ -288,4 +288,42 @@ TEST(Layout, RecordValuesRoundTripAndRejectGarbage) {
   EXPECT_FALSE(layout::decode_idempotency("\x93\x02\x01\xc4\x00").ok());
 }
 
+// A replicated key's meta record carries its replication meta as a seventh
+// element (one record per round, not two); six-element records still read.
+TEST(Layout, MetaCarriesTheReplicationMeta) {
+  ReplicaMeta meta{9, 100, 98, make_chain(kGenesisHash, 1, 1)[0].hash(), 8};
+  const std::string six = layout::encode_meta(meta);
+  const std::string seven = layout::encode_meta(meta, "replication-bytes");
+  EXPECT_EQ(static_cast<unsigned char>(six[0]), 0x96);
+  EXPECT_EQ(static_cast<unsigned char>(seven[0]), 0x97);
+  std::optional<std::string> embedded = "stale";
+  Result<ReplicaMeta> back = layout::decode_meta(seven, &embedded);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, meta);
+  EXPECT_EQ(embedded, "replication-bytes");
+  EXPECT_TRUE(layout::decode_meta(seven).ok());  // readers of the replica meta alone
+  back = layout::decode_meta(six, &embedded);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(embedded, std::nullopt);
+  // Refused: an empty or oversize seventh element, one that is not bin, an
+  // eighth element, trailing bytes.
+  std::string empty_bin = six;
+  empty_bin[0] = static_cast<char>(0x97);
+  empty_bin += std::string("\xc4\x00", 2);
+  EXPECT_FALSE(layout::decode_meta(empty_bin).ok());
+  std::string oversize = six;
+  oversize[0] = static_cast<char>(0x97);
+  oversize += std::string("\xc5\x04\x01", 3) + std::string(kMaxReplicationMetaBytes + 1, 'x');
+  EXPECT_FALSE(layout::decode_meta(oversize).ok());
+  std::string not_bin = six;
+  not_bin[0] = static_cast<char>(0x97);
+  not_bin += "\xa1x";
+  EXPECT_FALSE(layout::decode_meta(not_bin).ok());
+  std::string eight = seven;
+  eight[0] = static_cast<char>(0x98);
+  eight += "\x01";
+  EXPECT_FALSE(layout::decode_meta(eight).ok());
+  EXPECT_FALSE(layout::decode_meta(seven + "x").ok());
+}
+
 }  // namespace

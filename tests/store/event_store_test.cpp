@@ -359,6 +359,35 @@ TYPED_TEST(EventStoreTest, PutsAndDeletesOfOneKeyKeepTheirBatchOrder) {
   check();
 }
 
+// The replication meta rides in the meta record (put_meta with bytes); a
+// key written before that keeps its separate record, read when the meta
+// record carries none, and shadowed once it does.
+TYPED_TEST(EventStoreTest, ReplicationMetaRidesInTheMetaRecord) {
+  std::vector<EncodedEntry> log = this->commit_log("k", 3);
+  WriteBatch legacy;
+  ASSERT_TRUE(legacy.put_replication_meta("k", "old-form").ok());
+  ASSERT_TRUE(this->store().commit(legacy).ok());
+  EXPECT_EQ(**this->store().read_replication_meta("k"), "old-form");  // six-element meta: the p/ record
+
+  WriteBatch round;
+  ASSERT_TRUE(round.put_meta("k", meta_for(log), "new-form").ok());
+  EXPECT_EQ(round.size(), 1u);  // one record
+  EXPECT_FALSE(round.put_meta("k", meta_for(log), std::string(kMaxReplicationMetaBytes + 1, 'x')).ok());
+  ASSERT_TRUE(this->store().commit(round).ok());
+  auto check = [&] {
+    EXPECT_EQ(**this->store().read_replication_meta("k"), "new-form");
+    EXPECT_EQ(**this->store().read_meta("k"), meta_for(log));
+    Result<std::vector<std::string>> actors = this->store().list_actors("", 10);
+    ASSERT_TRUE(actors.ok());
+    EXPECT_EQ(*actors, std::vector<std::string>{"k"});
+  };
+  check();
+  this->harness_.reopen();
+  check();
+  // A key with neither: nothing.
+  EXPECT_FALSE(this->store().read_replication_meta("none")->has_value());
+}
+
 // The operations a replica's log truncation needs beside truncate_log_after:
 // outbox and snapshots past a seq (stored and earlier in the batch), one
 // idempotency record; and the replication meta record.

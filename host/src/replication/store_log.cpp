@@ -265,8 +265,9 @@ Status WriteApplier::add_write(std::string_view key, W&& write, store::WriteBatc
     }
   }
 
-  QUORUM_STORE_LOG_RETURN_IF_ERROR(batch.put_replication_meta(key, encode(write.meta)));
-  return batch.put_meta(key, to_replica_meta(write.meta));
+  // One record: the replica meta that listings, tools and the store's
+  // recovery read, carrying the replication meta (docs/formats.md §4.2).
+  return batch.put_meta(key, to_replica_meta(write.meta), encode(write.meta));
 }
 
 }  // namespace quorum::replication

@@ -340,6 +340,22 @@ Result<std::optional<std::string>> KvEventStore::read_replication_meta(std::stri
   if (Status valid = validate_actor_key(actor); !valid.ok()) {
     return valid.error();
   }
+  // In the meta record (what is written now), else the separate record
+  // older versions wrote.
+  Result<std::optional<std::string>> bytes = kv_get(layout::meta_key(actor));
+  if (!bytes.ok()) {
+    return bytes.error();
+  }
+  if (bytes->has_value()) {
+    std::optional<std::string> embedded;
+    Result<ReplicaMeta> meta = layout::decode_meta(**bytes, &embedded);
+    if (!meta.ok()) {
+      return make_error(meta.error().code, "actor '" + std::string(actor) + "': " + meta.error().message);
+    }
+    if (embedded) {
+      return embedded;
+    }
+  }
   return kv_get(layout::replication_meta_key(actor));
 }
 

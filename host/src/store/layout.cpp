@@ -137,26 +137,44 @@ std::string prefix_end(std::string_view prefix) {
   return end;  // every key: callers treat "" as "no upper bound"
 }
 
-std::string encode_meta(const ReplicaMeta& meta) {
+std::string encode_meta(const ReplicaMeta& meta, std::string_view replication) {
+  QUORUM_ASSERT(replication.size() <= kMaxReplicationMetaBytes);
   std::string out;
-  detail::write_array_header(out, 6);
+  detail::write_array_header(out, replication.empty() ? 6 : 7);
   detail::write_uint(out, 1);
   detail::write_uint(out, meta.promised_epoch);
   detail::write_uint(out, meta.last_seq);
   detail::write_uint(out, meta.commit_seq);
   write_hash(out, meta.head);
   detail::write_uint(out, meta.last_accepted_epoch);
+  if (!replication.empty()) {
+    detail::write_bin(out, replication);
+  }
   return out;
 }
 
-Result<ReplicaMeta> decode_meta(std::string_view bytes) {
+Result<ReplicaMeta> decode_meta(std::string_view bytes, std::optional<std::string>* replication) {
   detail::CanonicalReader reader(bytes);
   ReplicaMeta meta;
-  if (!read_record_start(reader, 6) || !reader.read_uint(meta.promised_epoch) || !reader.read_uint(meta.last_seq) ||
-      !reader.read_uint(meta.commit_seq) || !read_hash(reader, meta.head) ||
-      !reader.read_uint(meta.last_accepted_epoch) || !reader.at_end()) {
-    return bad_record("meta", std::string("not [1, promised_epoch, last_seq, commit_seq, head, accepted_epoch]: ") +
+  uint32_t fields = 0;
+  uint64_t version = 0;
+  std::string_view embedded;
+  const bool read = reader.read_array_header(fields) && (fields == 6 || fields == 7) && reader.read_uint(version) &&
+                    version == 1 && reader.read_uint(meta.promised_epoch) && reader.read_uint(meta.last_seq) &&
+                    reader.read_uint(meta.commit_seq) && read_hash(reader, meta.head) &&
+                    reader.read_uint(meta.last_accepted_epoch) && (fields == 6 || reader.read_bin(embedded)) &&
+                    reader.at_end();
+  if (!read) {
+    return bad_record("meta", std::string("not [1, promised_epoch, last_seq, commit_seq, head, accepted_epoch] "
+                                          "(+ replication meta): ") +
                                   reader.error());
+  }
+  if (fields == 7 && (embedded.empty() || embedded.size() > kMaxReplicationMetaBytes)) {
+    return bad_record("meta", "the replication meta in it is " + std::to_string(embedded.size()) + " bytes (1.." +
+                                  std::to_string(kMaxReplicationMetaBytes) + ")");
+  }
+  if (replication != nullptr) {
+    *replication = fields == 7 ? std::optional<std::string>(std::string(embedded)) : std::nullopt;
   }
   if (meta.commit_seq > meta.last_seq) {
     return bad_record("meta", "commit_seq " + std::to_string(meta.commit_seq) + " is past last_seq " +

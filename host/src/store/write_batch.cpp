@@ -163,10 +163,16 @@ Status WriteBatch::append(std::string_view actor, EncodedEntry&& entry) {
   return {};
 }
 
-Status WriteBatch::put_meta(std::string_view actor, const ReplicaMeta& meta) {
+Status WriteBatch::put_meta(std::string_view actor, const ReplicaMeta& meta) { return put_meta(actor, meta, {}); }
+
+Status WriteBatch::put_meta(std::string_view actor, const ReplicaMeta& meta, std::string_view replication) {
   QUORUM_STORE_RETURN_IF_ERROR(validate_actor_key(actor));
   QUORUM_ASSERT(meta.commit_seq <= meta.last_seq);
-  std::string value = layout::encode_meta(meta);
+  if (replication.size() > kMaxReplicationMetaBytes) {
+    return make_error(ErrorCode::kInvalidArgument, "replication meta is " + std::to_string(replication.size()) +
+                                                       " bytes (1.." + std::to_string(kMaxReplicationMetaBytes) + ")");
+  }
+  std::string value = layout::encode_meta(meta, replication);
   QUORUM_STORE_RETURN_IF_ERROR(check_room(2 + actor.size() + value.size()));
   const std::string_view key = make_key('m', actor, false, {});
   add(BatchOp{BatchOp::Kind::kPut, key, keep(std::move(value)), {}, 0});

@@ -67,8 +67,9 @@ class EventStore {
   // Up to `limit` outbox records of `actor` at or after (from_seq, from_index).
   virtual Result<std::vector<OutboxRecord>> read_outbox(std::string_view actor, uint64_t from_seq,
                                                         uint32_t from_index, size_t limit) const = 0;
-  // The actor's replication meta as stored (put_replication_meta), or
-  // nothing. Opaque bytes: the replication core decodes them.
+  // The actor's replication meta as stored (in its meta record, or for keys
+  // written before 2026-11-28 in the separate put_replication_meta record),
+  // or nothing. Opaque bytes: the replication core decodes them.
   virtual Result<std::optional<std::string>> read_replication_meta(std::string_view actor) const = 0;
   // Up to `limit` actor keys (those with a replica meta) after `after_actor`
   // ("" for the first page), in byte order.

@@ -57,8 +57,12 @@ std::string prefix_end(std::string_view prefix);
 
 // Value encodings: canonical msgpack arrays whose first element is the
 // record's format version (1; idempotency records 2).
-std::string encode_meta(const ReplicaMeta& meta);
-Result<ReplicaMeta> decode_meta(std::string_view bytes);
+// A replicated key's meta record also carries its replication meta (opaque
+// bytes, 1..kMaxReplicationMetaBytes) as a seventh element: one record per
+// key and round instead of two. decode_meta sets `replication` to it, or to
+// nothing for a six-element record.
+std::string encode_meta(const ReplicaMeta& meta, std::string_view replication = {});
+Result<ReplicaMeta> decode_meta(std::string_view bytes, std::optional<std::string>* replication = nullptr);
 std::string encode_snapshot(const Snapshot& snapshot);
 Result<Snapshot> decode_snapshot(std::string_view bytes);
 // An idempotency record as stored. Version 2, [2, seq], is what is written:

@@ -92,8 +92,14 @@ class WriteBatch {
   // snapshot that does not decode is dropped too (it is unusable anyway).
   // Snapshots at or before `seq` stay, including ones put earlier in the batch.
   Status drop_snapshots_after(std::string_view actor, uint64_t seq);
-  // Replaces the actor's replication meta: opaque bytes here (the replication
-  // core's encoding, replication/codec.hpp), at most kMaxReplicationMetaBytes.
+  // Replaces the actor's replica meta and, in the same record, its
+  // replication meta: opaque bytes here (the replication core's encoding,
+  // replication/codec.hpp), 1..kMaxReplicationMetaBytes. What the
+  // replication adapter writes every round: one record, not two.
+  Status put_meta(std::string_view actor, const ReplicaMeta& meta, std::string_view replication);
+  // Replaces the actor's separate replication meta record (`p/`), the form
+  // versions before 2026-11-28 wrote; read_replication_meta reads it when the
+  // meta record carries none. Same bounds.
   Status put_replication_meta(std::string_view actor, std::string_view encoded);
 
   const std::vector<BatchOp>& ops() const noexcept { return ops_; }
