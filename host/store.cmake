@@ -7,6 +7,7 @@
 find_package(leveldb REQUIRED)
 
 add_library(quorum_store STATIC
+  src/store/background_env.cpp
   src/store/canonical_msgpack.cpp
   src/store/chain.cpp
   src/store/entry.cpp

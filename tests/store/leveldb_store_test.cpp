@@ -1,6 +1,7 @@
 // LevelDbStore specifics: corruption written through the raw LevelDB API is
 // detected and named, a torn write-ahead log loses whole batches only, and a
 // directory opens in one process at a time.
+#include <quorum/store/background_env.hpp>
 #include <quorum/store/layout.hpp>
 #include <quorum/store/leveldb_store.hpp>
 #include <quorum/store/recovery.hpp>
@@ -10,7 +11,14 @@
 #include <gtest/gtest.h>
 #include <leveldb/db.h>
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <vector>
 #include <filesystem>
 #include <thread>
 
@@ -183,6 +191,80 @@ TEST(LevelDbStore, ConcurrentReadersDuringCommits) {
   EXPECT_EQ(failures.load(), 0);
   EXPECT_GT(reads.load(), 0);
   EXPECT_TRUE(recover_actor(store, "r").ok());
+}
+
+// LevelDB's background work runs on the environment's own thread, at the
+// raised nice value, in the order it was scheduled; jobs still queued when
+// the environment goes run first.
+TEST(BackgroundEnv, RunsJobsInOrderOnOneLowPriorityThread) {
+  struct Seen {
+    std::mutex mutex;
+    std::condition_variable done;
+    std::vector<int> order;
+    std::vector<std::thread::id> threads;
+    std::vector<int> nice;
+  };
+  Seen seen;
+  struct Job {
+    Seen* seen;
+    int n;
+  };
+  auto run = [](void* arg) {
+    Job* job = static_cast<Job*>(arg);
+    const int nice = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
+    std::lock_guard lock(job->seen->mutex);
+    job->seen->order.push_back(job->n);
+    job->seen->threads.push_back(std::this_thread::get_id());
+    job->seen->nice.push_back(nice);
+    job->seen->done.notify_all();
+  };
+  const int base = getpriority(PRIO_PROCESS, 0);
+  std::vector<Job> jobs;
+  for (int n = 0; n < 8; ++n) {
+    jobs.push_back(Job{&seen, n});
+  }
+  {
+    BackgroundEnv env(7);
+    for (Job& job : jobs) {
+      env.Schedule(run, &job);
+    }
+    std::unique_lock lock(seen.mutex);
+    ASSERT_TRUE(seen.done.wait_for(lock, std::chrono::seconds(10), [&] { return seen.order.size() >= 4; }));
+    lock.unlock();
+    EXPECT_TRUE(env.lowered());
+  }  // the rest run before the destructor returns
+  EXPECT_EQ(seen.order, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7}));
+  for (size_t i = 0; i < seen.threads.size(); ++i) {
+    EXPECT_EQ(seen.threads[i], seen.threads.front());
+    EXPECT_NE(seen.threads[i], std::this_thread::get_id());
+    EXPECT_EQ(seen.nice[i], std::min(base + 7, 19));
+  }
+}
+
+// A store compacts through the environment (flushes and compactions of a few
+// megabytes, then a full compaction), and refuses a nice value out of range.
+TEST(BackgroundEnv, AStoreCompactsThroughItAndRefusesABadNice) {
+  TempDir dir;
+  LevelDbOptions options;
+  options.background_nice = 20;
+  Result<std::unique_ptr<LevelDbStore>> refused = LevelDbStore::open(dir.path().string(), options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, quorum::ErrorCode::kInvalidArgument);
+  options.background_nice = 10;
+  options.write_buffer_bytes = size_t{64} << 10;  // many memtable flushes
+  Result<std::unique_ptr<LevelDbStore>> store = LevelDbStore::open(dir.path().string(), options);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  for (int actor = 0; actor < 40; ++actor) {
+    WriteBatch batch;
+    add_log(batch, "a" + std::to_string(actor), make_chain(kGenesisHash, 1, 200));
+    ASSERT_TRUE((*store)->commit(batch).ok());
+  }
+  (*store)->compact();
+  for (int actor = 0; actor < 40; ++actor) {
+    Result<RecoveredActor> recovered = recover_actor(**store, "a" + std::to_string(actor));
+    ASSERT_TRUE(recovered.ok()) << recovered.error().message;
+    EXPECT_EQ(recovered->tail.size(), 200u);
+  }
 }
 
 }  // namespace

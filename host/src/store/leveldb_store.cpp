@@ -1,3 +1,4 @@
+#include <quorum/store/background_env.hpp>
 #include <quorum/store/leveldb_store.hpp>
 
 #include <leveldb/cache.h>
@@ -32,6 +33,11 @@ Result<std::unique_ptr<LevelDbStore>> LevelDbStore::open(const std::string& dire
   store->sync_ = options.sync;
   store->filter_.reset(leveldb::NewBloomFilterPolicy(10));
   store->cache_.reset(leveldb::NewLRUCache(options.block_cache_bytes));
+  if (options.background_nice < 0 || options.background_nice > 19) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "leveldb background_nice must be 0..19, not " + std::to_string(options.background_nice));
+  }
+  store->env_ = std::make_unique<BackgroundEnv>(options.background_nice);
   leveldb::Options db_options;
   db_options.create_if_missing = options.create_if_missing;
   db_options.error_if_exists = options.error_if_exists;
@@ -40,6 +46,7 @@ Result<std::unique_ptr<LevelDbStore>> LevelDbStore::open(const std::string& dire
   db_options.block_cache = store->cache_.get();
   db_options.filter_policy = store->filter_.get();
   db_options.max_file_size = size_t{32} << 20;
+  db_options.env = store->env_.get();
   leveldb::DB* db = nullptr;
   leveldb::Status status = leveldb::DB::Open(db_options, directory, &db);
   if (!status.ok()) {
@@ -54,7 +61,7 @@ Result<std::unique_ptr<LevelDbStore>> LevelDbStore::open(const std::string& dire
 constexpr size_t kKeptBatchBufferBytes = size_t{16} << 20;
 
 LevelDbStore::~LevelDbStore() {
-  db_.reset();  // before the cache and filter it uses
+  db_.reset();  // before the cache, filter and environment it uses
 }
 
 void LevelDbStore::compact() { db_->CompactRange(nullptr, nullptr); }

@@ -14,6 +14,11 @@
 // compressed: measured on node-like writes, no compression cost as much CPU
 // or more (more bytes to write and compact) and about twice the disk.
 //
+// Compactions: LevelDB's background work (memtable flushes, compactions)
+// runs on a thread at a lower CPU priority (BackgroundEnv), so on a small
+// machine it takes the CPU the client-facing threads leave instead of
+// competing with them.
+//
 // Threads: commits are serialized by an internal mutex (one writer thread is
 // the intended use); reads are safe concurrently with each other and with a
 // commit (LevelDB's guarantees). Only one process may open a directory.
@@ -35,6 +40,8 @@ class WriteBatch;
 
 namespace quorum::store {
 
+class BackgroundEnv;
+
 struct LevelDbOptions {
   bool create_if_missing = true;
   bool error_if_exists = false;
@@ -43,6 +50,9 @@ struct LevelDbOptions {
   // False only for benchmarks that measure without fsync; the store then is
   // NOT durable at commit().
   bool sync = true;
+  // Added to the nice value of LevelDB's background thread (0..19; 0 keeps
+  // the process's priority). See BackgroundEnv.
+  int background_nice = 10;
 };
 
 class LevelDbStore final : public KvEventStore {
@@ -77,6 +87,7 @@ class LevelDbStore final : public KvEventStore {
   bool sync_ = true;
   std::unique_ptr<const leveldb::FilterPolicy> filter_;
   std::unique_ptr<leveldb::Cache> cache_;
+  std::unique_ptr<BackgroundEnv> env_;  // outlives db_
   std::unique_ptr<leveldb::DB> db_;
   std::mutex commit_mutex_;
   // Guarded by commit_mutex_: reused so its buffer is not regrown per commit.
