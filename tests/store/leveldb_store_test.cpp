@@ -17,10 +17,10 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
-#include <vector>
 #include <filesystem>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 namespace {
 
