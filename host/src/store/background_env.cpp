@@ -1,14 +1,14 @@
+#include <quorum/host/assert.hpp>
 #include <quorum/store/background_env.hpp>
 
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cstdlib>
-
 namespace quorum::store {
 
 BackgroundEnv::BackgroundEnv(int nice) : leveldb::EnvWrapper(leveldb::Env::Default()), nice_(nice) {
+  QUORUM_ASSERT(nice >= 0 && nice <= 19);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -24,11 +24,10 @@ BackgroundEnv::~BackgroundEnv() {
 void BackgroundEnv::Schedule(void (*function)(void* arg), void* arg) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    // LevelDB keeps at most one job scheduled per database: a longer queue
-    // means a bug, not load.
-    if (queue_.size() >= kMaxQueued || stopping_) {
-      std::abort();
-    }
+    // LevelDB keeps at most one job scheduled per database, and schedules
+    // none once the database is closed: a longer queue, or a job after the
+    // destructor began, means a bug, not load.
+    QUORUM_ASSERT(queue_.size() < kMaxQueued && !stopping_);
     queue_.emplace_back(function, arg);
   }
   wake_.notify_one();
