@@ -109,6 +109,66 @@ RC_GTEST_PROP(HandleResultProperty, ArbitraryBytesNeverCrashTheParser, (const st
   (void)parse_batch_result(status % 4, bytes, 3);
 }
 
+// The fast path for the SDK's plain accepted result gives exactly what the
+// general parser gives, for that shape and for every near miss (other key
+// orders, bin8/16/32, effects empty, nil, absent or present, an extra or
+// repeated key, "ok" false, trailing or missing bytes, other statuses).
+RC_GTEST_PROP(HandleResultProperty, ThePlainAcceptFastPathAgreesWithTheGeneralParser, ()) {
+  auto fixstr = [](const std::string& text) { return std::string(1, static_cast<char>(0xa0 | text.size())) + text; };
+  const std::string projection = *rc::gen::container<std::string>(
+      *rc::gen::element<size_t>(0, 1, 200, 255, 256, 300, 65535, 65536, 70000), rc::gen::arbitrary<char>());
+  std::string bin;
+  const int width = *rc::gen::element(1, 2, 4);
+  if (width == 1 && projection.size() <= 255) {
+    bin = std::string("\xc4") + static_cast<char>(projection.size());
+  } else if (width <= 2 && projection.size() <= 65535) {
+    bin = std::string("\xc5") + static_cast<char>(projection.size() >> 8) + static_cast<char>(projection.size() & 0xff);
+  } else {
+    bin = std::string("\xc6") + static_cast<char>(projection.size() >> 24) +
+          static_cast<char>((projection.size() >> 16) & 0xff) + static_cast<char>((projection.size() >> 8) & 0xff) +
+          static_cast<char>(projection.size() & 0xff);
+  }
+  std::vector<std::string> fields = {fixstr("ok") + *rc::gen::element<std::string>("\xc3", "\xc3", "\xc2", "\x01"),
+                                     fixstr("projection") + bin + projection};
+  switch (*rc::gen::inRange(0, 5)) {
+    case 0: break;  // no effects
+    case 1: fields.push_back(fixstr("effects") + "\x90"); break;
+    case 2: fields.push_back(fixstr("effects") + "\xc0"); break;
+    case 3:
+      fields.push_back(fixstr("effects") + "\x91\x83" + fixstr("to") + fixstr("k/1") + fixstr("type") + fixstr("t") +
+                       fixstr("data") + "\x07");
+      break;
+    default: fields.push_back(fixstr("effects") + "\xa1x"); break;  // not an array
+  }
+  if (*rc::gen::inRange(0, 4) == 0) {
+    fields.push_back(fixstr(*rc::gen::element<std::string>("extra", "ok", "projection", "effects")) + "\xc3");
+  }
+  std::vector<size_t> order(fields.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    order[i] = i;
+  }
+  for (size_t i = order.size(); i > 1; --i) {
+    std::swap(order[i - 1], order[*rc::gen::inRange<size_t>(0, i)]);
+  }
+  std::string bytes(1, static_cast<char>(0x80 | fields.size()));
+  for (size_t i : order) {
+    bytes += fields[i];
+  }
+  switch (*rc::gen::inRange(0, 6)) {
+    case 0: bytes.push_back(0); break;  // a trailing byte
+    case 1: bytes.resize(*rc::gen::inRange<size_t>(1, bytes.size())); break;  // cut short
+    default: break;
+  }
+  const int status = *rc::gen::element(QUORUM_STATUS_OK, QUORUM_STATUS_OK, QUORUM_STATUS_REJECTED);
+  RC_ASSERT(parse_handle_result(status, bytes) == quorum::host::detail::parse_general_result(status, bytes, true));
+  const quorum::host::HandleResult general = quorum::host::detail::parse_general_result(status, bytes, false);
+  const quorum::Result<std::string> fast = parse_projection_result(status, bytes);
+  RC_ASSERT(fast.ok() == general.ok());
+  if (fast.ok()) {
+    RC_ASSERT(*fast == general.projection);
+  }
+}
+
 TEST(ProjectionResult, ParsesInitAndMigrateResults) {
   auto ok = parse_projection_result(QUORUM_STATUS_OK, pack({{"ok", true}, {"projection", bin("abc")}}));
   ASSERT_TRUE(ok.ok());

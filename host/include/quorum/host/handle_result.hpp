@@ -68,4 +68,11 @@ Result<std::string> parse_projection_result(int32_t status, std::string_view byt
 // {"ok": true, "projection": bin, "results": [...]} | {"ok": false, "error": str}
 BatchResult parse_batch_result(int32_t status, std::string_view bytes, size_t expected_results);
 
+namespace detail {
+// parse_handle_result (with_effects) and parse_projection_result's parser
+// without its fast path for the SDK's plain accepted result: the reference
+// the tests hold the fast path to. `status` must be a known status code.
+HandleResult parse_general_result(int32_t status, std::string_view bytes, bool with_effects);
+}  // namespace detail
+
 }  // namespace quorum::host
