@@ -131,14 +131,21 @@ RC_GTEST_PROP(HandleResultProperty, ThePlainAcceptFastPathAgreesWithTheGeneralPa
   std::vector<std::string> fields = {fixstr("ok") + *rc::gen::element<std::string>("\xc3", "\xc3", "\xc2", "\x01"),
                                      fixstr("projection") + bin + projection};
   switch (*rc::gen::inRange(0, 5)) {
-    case 0: break;  // no effects
-    case 1: fields.push_back(fixstr("effects") + "\x90"); break;
-    case 2: fields.push_back(fixstr("effects") + "\xc0"); break;
+    case 0:
+      break;  // no effects
+    case 1:
+      fields.push_back(fixstr("effects") + "\x90");
+      break;
+    case 2:
+      fields.push_back(fixstr("effects") + "\xc0");
+      break;
     case 3:
       fields.push_back(fixstr("effects") + "\x91\x83" + fixstr("to") + fixstr("k/1") + fixstr("type") + fixstr("t") +
                        fixstr("data") + "\x07");
       break;
-    default: fields.push_back(fixstr("effects") + "\xa1x"); break;  // not an array
+    default:
+      fields.push_back(fixstr("effects") + "\xa1x");
+      break;  // not an array
   }
   if (*rc::gen::inRange(0, 4) == 0) {
     fields.push_back(fixstr(*rc::gen::element<std::string>("extra", "ok", "projection", "effects")) + "\xc3");
@@ -155,9 +162,14 @@ RC_GTEST_PROP(HandleResultProperty, ThePlainAcceptFastPathAgreesWithTheGeneralPa
     bytes += fields[i];
   }
   switch (*rc::gen::inRange(0, 6)) {
-    case 0: bytes.push_back(0); break;  // a trailing byte
-    case 1: bytes.resize(*rc::gen::inRange<size_t>(1, bytes.size())); break;  // cut short
-    default: break;
+    case 0:
+      bytes.push_back(0);
+      break;  // a trailing byte
+    case 1:
+      bytes.resize(*rc::gen::inRange<size_t>(1, bytes.size()));
+      break;  // cut short
+    default:
+      break;
   }
   const int status = *rc::gen::element(QUORUM_STATUS_OK, QUORUM_STATUS_OK, QUORUM_STATUS_REJECTED);
   RC_ASSERT(parse_handle_result(status, bytes) == quorum::host::detail::parse_general_result(status, bytes, true));
