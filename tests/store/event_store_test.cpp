@@ -373,6 +373,7 @@ TYPED_TEST(EventStoreTest, ReplicationMetaRidesInTheMetaRecord) {
   ASSERT_TRUE(round.put_meta("k", meta_for(log), "new-form").ok());
   EXPECT_EQ(round.size(), 1u);  // one record
   EXPECT_FALSE(round.put_meta("k", meta_for(log), std::string(kMaxReplicationMetaBytes + 1, 'x')).ok());
+  EXPECT_FALSE(round.put_meta("k", meta_for(log), "").ok());  // would read back as none
   ASSERT_TRUE(this->store().commit(round).ok());
   auto check = [&] {
     EXPECT_EQ(**this->store().read_replication_meta("k"), "new-form");

@@ -189,6 +189,11 @@ Result<std::vector<RawEntry>> KvEventStore::read_log(std::string_view actor, uin
 }
 
 Result<std::optional<ReplicaMeta>> KvEventStore::read_meta(std::string_view actor) const {
+  return read_meta_record(actor, nullptr);
+}
+
+Result<std::optional<ReplicaMeta>> KvEventStore::read_meta_record(std::string_view actor,
+                                                                  std::optional<std::string>* replication) const {
   if (Status valid = validate_actor_key(actor); !valid.ok()) {
     return valid.error();
   }
@@ -199,7 +204,7 @@ Result<std::optional<ReplicaMeta>> KvEventStore::read_meta(std::string_view acto
   if (!bytes->has_value()) {
     return std::optional<ReplicaMeta>{};
   }
-  Result<ReplicaMeta> meta = layout::decode_meta(**bytes);
+  Result<ReplicaMeta> meta = layout::decode_meta(**bytes, replication);
   if (!meta.ok()) {
     return make_error(meta.error().code, "actor '" + std::string(actor) + "': " + meta.error().message);
   }
@@ -337,24 +342,14 @@ Result<std::vector<OutboxRecord>> KvEventStore::read_outbox(std::string_view act
 }
 
 Result<std::optional<std::string>> KvEventStore::read_replication_meta(std::string_view actor) const {
-  if (Status valid = validate_actor_key(actor); !valid.ok()) {
-    return valid.error();
-  }
   // In the meta record (what is written now), else the separate record
   // older versions wrote.
-  Result<std::optional<std::string>> bytes = kv_get(layout::meta_key(actor));
-  if (!bytes.ok()) {
-    return bytes.error();
+  std::optional<std::string> embedded;
+  if (Result<std::optional<ReplicaMeta>> meta = read_meta_record(actor, &embedded); !meta.ok()) {
+    return meta.error();
   }
-  if (bytes->has_value()) {
-    std::optional<std::string> embedded;
-    Result<ReplicaMeta> meta = layout::decode_meta(**bytes, &embedded);
-    if (!meta.ok()) {
-      return make_error(meta.error().code, "actor '" + std::string(actor) + "': " + meta.error().message);
-    }
-    if (embedded) {
-      return embedded;
-    }
+  if (embedded) {
+    return embedded;
   }
   return kv_get(layout::replication_meta_key(actor));
 }

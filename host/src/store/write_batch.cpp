@@ -26,6 +26,16 @@ std::string_view be64(char (&out)[8], uint64_t value) {
   return std::string_view(out, 8);
 }
 
+// Replication meta bytes, in their own record or in the meta record: 1 to
+// kMaxReplicationMetaBytes (empty would read back as "none").
+Status check_replication_meta(std::string_view encoded) {
+  if (encoded.empty() || encoded.size() > kMaxReplicationMetaBytes) {
+    return make_error(ErrorCode::kInvalidArgument, "replication meta is " + std::to_string(encoded.size()) +
+                                                       " bytes (1.." + std::to_string(kMaxReplicationMetaBytes) + ")");
+  }
+  return {};
+}
+
 }  // namespace
 
 WriteBatch::WriteBatch(WriteBatch&& other) noexcept
@@ -163,15 +173,16 @@ Status WriteBatch::append(std::string_view actor, EncodedEntry&& entry) {
   return {};
 }
 
-Status WriteBatch::put_meta(std::string_view actor, const ReplicaMeta& meta) { return put_meta(actor, meta, {}); }
+Status WriteBatch::put_meta(std::string_view actor, const ReplicaMeta& meta) { return add_meta(actor, meta, {}); }
 
 Status WriteBatch::put_meta(std::string_view actor, const ReplicaMeta& meta, std::string_view replication) {
+  QUORUM_STORE_RETURN_IF_ERROR(check_replication_meta(replication));
+  return add_meta(actor, meta, replication);
+}
+
+Status WriteBatch::add_meta(std::string_view actor, const ReplicaMeta& meta, std::string_view replication) {
   QUORUM_STORE_RETURN_IF_ERROR(validate_actor_key(actor));
   QUORUM_ASSERT(meta.commit_seq <= meta.last_seq);
-  if (replication.size() > kMaxReplicationMetaBytes) {
-    return make_error(ErrorCode::kInvalidArgument, "replication meta is " + std::to_string(replication.size()) +
-                                                       " bytes (1.." + std::to_string(kMaxReplicationMetaBytes) + ")");
-  }
   std::string value = layout::encode_meta(meta, replication);
   QUORUM_STORE_RETURN_IF_ERROR(check_room(2 + actor.size() + value.size()));
   const std::string_view key = make_key('m', actor, false, {});
@@ -263,10 +274,7 @@ Status WriteBatch::delete_idempotency(std::string_view actor, std::string_view c
 
 Status WriteBatch::put_replication_meta(std::string_view actor, std::string_view encoded) {
   QUORUM_STORE_RETURN_IF_ERROR(validate_actor_key(actor));
-  if (encoded.empty() || encoded.size() > kMaxReplicationMetaBytes) {
-    return make_error(ErrorCode::kInvalidArgument, "replication meta is " + std::to_string(encoded.size()) +
-                                                       " bytes (1.." + std::to_string(kMaxReplicationMetaBytes) + ")");
-  }
+  QUORUM_STORE_RETURN_IF_ERROR(check_replication_meta(encoded));
   QUORUM_STORE_RETURN_IF_ERROR(check_room(2 + actor.size() + encoded.size()));
   const std::string_view key = make_key('p', actor, false, {});
   add(BatchOp{BatchOp::Kind::kPut, key, copy(encoded), {}, 0});

@@ -63,6 +63,10 @@ class KvEventStore : public EventStore {
   Result<KvWrites> resolve(const WriteBatch& batch) const;
 
  private:
+  // The actor's meta record, decoded; `replication` gets its seventh
+  // element (read_meta and read_replication_meta both read this record).
+  Result<std::optional<ReplicaMeta>> read_meta_record(std::string_view actor,
+                                                      std::optional<std::string>* replication) const;
   // Deletes of every key in [first, end): put earlier in the batch or stored.
   Status resolve_range(std::string_view first, std::string_view end, std::string_view what, KvWrites& resolved) const;
   // Deletes of the actor's snapshots past `seq`, as the batch so far leaves them.

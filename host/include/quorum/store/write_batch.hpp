@@ -109,6 +109,9 @@ class WriteBatch {
   void clear() noexcept;
 
  private:
+  // The meta record, with the replication meta as its seventh element when
+  // `replication` is not empty (checked by the callers).
+  Status add_meta(std::string_view actor, const ReplicaMeta& meta, std::string_view replication);
   // kResourceExhausted if one more operation of `op_bytes` would pass a bound.
   Status check_room(size_t op_bytes) const;
   void add(BatchOp op);
